@@ -1,0 +1,158 @@
+"""durable_exec: a fast, synchronous Python SDK for AWS Lambda durable functions.
+
+Handler code written for the official ``aws-durable-execution-sdk-python`` runs
+on this package by changing its imports: every public name lives here.
+
+Example:
+    >>> from durable_exec import DurableContext, durable_execution, durable_step
+    >>> @durable_step
+    ... def add(step_context, a, b):
+    ...     return a + b
+    >>> @durable_execution
+    ... def handler(event, context: DurableContext):
+    ...     return context.step(add(1, 2))
+"""
+
+from durable_exec._config import (
+    BatchItemStatus,
+    CallbackConfig,
+    ChildConfig,
+    CompletionConfig,
+    CompletionDecision,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionStatus,
+    InvokeConfig,
+    MapConfig,
+    NestingType,
+    ParallelBranch,
+    ParallelConfig,
+    StepConfig,
+    StepSemantics,
+    WaitForCallbackConfig,
+    complete_batch,
+    continue_batch,
+)
+from durable_exec._context import (
+    DurableContext,
+    ExecutionContext,
+    durable_step,
+    durable_with_child_context,
+)
+from durable_exec._durations import Duration
+from durable_exec._errors import (
+    BatchCompletionError,
+    CallbackError,
+    CallbackExternalError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
+    CheckpointError,
+    ChildContextError,
+    DurableExecutionsError,
+    DurableOperationError,
+    ExecutionError,
+    InvocationError,
+    InvokeError,
+    NonDeterministicExecutionError,
+    RetryableSerDesError,
+    SerDesError,
+    StepError,
+    StepInterruptedError,
+    TerminationReason,
+    UnrecoverableError,
+    ValidationError,
+    WaitForConditionError,
+)
+from durable_exec._handler import DurableHandler, durable_execution
+from durable_exec._logging import DurableLogger, LoggerInterface
+from durable_exec._operations.step import StepContext
+from durable_exec._retry import (
+    ExponentialRetryStrategy,
+    JitterStrategy,
+    LinearRetryStrategy,
+    LinearRetryStrategyConfig,
+    RetryDecision,
+    RetryPolicy,
+    RetryPresets,
+    RetryStrategy,
+    RetryStrategyConfig,
+    create_linear_retry_strategy,
+    create_retry_strategy,
+)
+from durable_exec._serde import (
+    ExtendedTypeSerDes,
+    JsonSerDes,
+    PassThroughSerDes,
+    SerDes,
+    SerDesContext,
+)
+from durable_exec._version import __version__
+
+__all__ = [
+    "BatchCompletionError",
+    "BatchItemStatus",
+    "CallbackConfig",
+    "CallbackError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
+    "CheckpointError",
+    "ChildConfig",
+    "ChildContextError",
+    "CompletionConfig",
+    "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionStatus",
+    "DurableContext",
+    "DurableExecutionsError",
+    "DurableHandler",
+    "DurableLogger",
+    "DurableOperationError",
+    "Duration",
+    "ExecutionContext",
+    "ExecutionError",
+    "ExponentialRetryStrategy",
+    "ExtendedTypeSerDes",
+    "InvocationError",
+    "InvokeConfig",
+    "InvokeError",
+    "JitterStrategy",
+    "JsonSerDes",
+    "LinearRetryStrategy",
+    "LinearRetryStrategyConfig",
+    "LoggerInterface",
+    "MapConfig",
+    "NestingType",
+    "NonDeterministicExecutionError",
+    "ParallelBranch",
+    "ParallelConfig",
+    "PassThroughSerDes",
+    "RetryDecision",
+    "RetryPolicy",
+    "RetryPresets",
+    "RetryStrategy",
+    "RetryStrategyConfig",
+    "RetryableSerDesError",
+    "SerDes",
+    "SerDesContext",
+    "SerDesError",
+    "StepConfig",
+    "StepContext",
+    "StepError",
+    "StepInterruptedError",
+    "StepSemantics",
+    "TerminationReason",
+    "UnrecoverableError",
+    "ValidationError",
+    "WaitForCallbackConfig",
+    "WaitForConditionError",
+    "__version__",
+    "complete_batch",
+    "continue_batch",
+    "create_linear_retry_strategy",
+    "create_retry_strategy",
+    "durable_execution",
+    "durable_step",
+    "durable_with_child_context",
+]

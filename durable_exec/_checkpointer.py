@@ -1,0 +1,374 @@
+"""The checkpoint thread: owns the token chain and batches updates.
+
+Callers hand updates over in two ways:
+
+* :meth:`Checkpointer.enqueue` (asynchronous): the caller goes on at once;
+  the update travels with the next call.
+* :meth:`Checkpointer.checkpoint` (synchronous): the caller blocks until the
+  update is durable and the response merged into :class:`ExecutionState`.
+
+A blocked caller's update is sent at once, together with everything queued
+before it: there is no batching delay while anyone waits. Asynchronous updates
+alone are held until a synchronous one arrives, the batch is full, or
+``max_delay`` has passed, so a step's START and SUCCEED share one call. Calls
+are as full as the ordering rules allow (at most ``max_updates`` updates and
+``max_bytes`` bytes; one update per operation except a STEP or CONTEXT START
+followed by its outcome; an EXECUTION update last).
+
+The thread waits on a condition variable, never in a polling loop, and is
+stopped by :meth:`close`, which flushes first. An error on the thread is
+never stranded there: it is handed to every waiter and re-raised by every
+later call.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+from typing import Any, Final
+
+from durable_exec._clock import SYSTEM_CLOCK, Clock
+from durable_exec._errors import CheckpointError, ExecutionError
+from durable_exec._service import new_client_token
+from durable_exec._signals import BranchOrphaned, SuspendExecution
+from durable_exec._state import ExecutionState
+from durable_exec._wire import OperationAction, OperationType, OperationUpdate
+
+__all__ = ["BatcherConfig", "CancelScope", "Checkpointer"]
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BatcherConfig:
+    """Limits of one checkpoint call.
+
+    Attributes:
+        max_updates: Updates per call (the API allows 250).
+        max_bytes: Estimated bytes per call (750 KB, under the API's limit).
+        max_delay: Longest time asynchronous updates wait for company, in seconds.
+    """
+
+    max_updates: int = 250
+    max_bytes: int = 750 * 1024
+    max_delay: float = 1.0
+
+
+class CancelScope:
+    """A flag shared by every operation inside one map/parallel batch.
+
+    Once the batch completes, the scope is cancelled and any later update from
+    inside it is refused with :class:`BranchOrphaned`. Scopes nest: a scope is
+    cancelled when any ancestor is.
+    """
+
+    __slots__ = ("_cancelled", "parent")
+
+    def __init__(self, parent: CancelScope | None = None) -> None:
+        self.parent = parent
+        self._cancelled = False
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether this scope or an ancestor has been cancelled."""
+        scope: CancelScope | None = self
+        while scope is not None:
+            if scope._cancelled:
+                return True
+            scope = scope.parent
+        return False
+
+
+class _Waiter:
+    __slots__ = ("error", "event")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.error: BaseException | None = None
+
+
+_REFRESH: Final = object()  # an empty checkpoint: ask the service what changed
+_BARRIER: Final = object()  # nothing to send: wake the waiter once all before it is sent
+
+
+@dataclasses.dataclass(slots=True)
+class _Item:
+    payload: Any  # OperationUpdate | _REFRESH | _BARRIER
+    waiter: _Waiter | None
+    size: int
+
+
+class Checkpointer:
+    """Batches updates and sends them from one background thread.
+
+    Args:
+        service: The durable-execution API.
+        state: Where accepted updates and responses are recorded.
+        token: The invocation's first checkpoint token.
+        clock: Time source for batching windows and timestamps.
+        config: Batch limits.
+    """
+
+    def __init__(
+        self,
+        service: Any,
+        state: ExecutionState,
+        token: str,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        config: BatcherConfig | None = None,
+    ) -> None:
+        self._service = service
+        self._state = state
+        self._clock = clock
+        self._config = config or BatcherConfig()
+        self._cond = threading.Condition(threading.Lock())
+        # Everything below is guarded by _cond.
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._queued_bytes = 0
+        self._urgent = 0  # queued items somebody is blocked on
+        self._oldest: float | None = None  # monotonic time of the oldest queued item
+        self._closing = False
+        self._failure: BaseException | None = None
+        self._revoked = False
+        self._token = token  # only the thread reads or writes it after start
+        self.calls = 0
+        self.updates_sent = 0
+        self._thread = threading.Thread(
+            target=self._run, name=f"durable-checkpoint-{id(self):x}", daemon=True
+        )
+        self._thread.start()
+
+    # -- callers ---------------------------------------------------------------
+
+    def enqueue(self, update: OperationUpdate, scope: CancelScope | None = None) -> None:
+        """Queue ``update`` and return at once.
+
+        Raises:
+            BranchOrphaned: ``scope`` was cancelled (the batch already completed).
+            CheckpointError: an earlier call failed; the invocation must end.
+        """
+        self._put(update, None, scope)
+
+    def checkpoint(
+        self, update: OperationUpdate | None, scope: CancelScope | None = None
+    ) -> None:
+        """Queue ``update`` (or an empty refresh) and block until it is durable.
+
+        Raises:
+            BranchOrphaned: ``scope`` was cancelled.
+            SuspendExecution: the service revoked the token chain; the invocation ends PENDING.
+            CheckpointError: the call failed.
+        """
+        waiter = _Waiter()
+        self._put(update if update is not None else _REFRESH, waiter, scope)
+        self._wait(waiter)
+
+    def flush(self) -> None:
+        """Block until everything queued so far is durable (sends nothing by itself)."""
+        waiter = _Waiter()
+        self._put(_BARRIER, waiter, None)
+        self._wait(waiter)
+
+    def complete_scope(self, scope: CancelScope, update: OperationUpdate) -> None:
+        """Cancel ``scope`` and send ``update`` (the batch's outcome) durably.
+
+        Cancelling and queueing happen under one lock, so no update from inside
+        the scope can be queued after the outcome.
+        """
+        waiter = _Waiter()
+        with self._cond:
+            self._check_usable()
+            scope._cancelled = True
+            self._append(_Item(update, waiter, update.size()))
+        self._wait(waiter)
+
+    def close(self) -> None:
+        """Flush, stop the thread and join it. Safe to call twice."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the service revoked the token chain (the invocation must return PENDING)."""
+        return self._revoked
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that stopped the thread, if any."""
+        return self._failure
+
+    def _put(self, payload: Any, waiter: _Waiter | None, scope: CancelScope | None) -> None:
+        size = payload.size() if isinstance(payload, OperationUpdate) else 0
+        with self._cond:
+            if scope is not None and scope.cancelled:
+                raise BranchOrphaned
+            self._check_usable()
+            self._append(_Item(payload, waiter, size))
+
+    def _append(self, item: _Item) -> None:
+        if not self._queue:
+            self._oldest = self._clock.monotonic()
+        self._queue.append(item)
+        self._queued_bytes += item.size
+        if item.waiter is not None:
+            self._urgent += 1
+        config = self._config
+        if (
+            item.waiter is not None
+            or len(self._queue) >= config.max_updates
+            or self._queued_bytes >= config.max_bytes
+        ):
+            self._cond.notify()
+
+    def _check_usable(self) -> None:
+        if self._revoked:
+            raise SuspendExecution("the service revoked the checkpoint token")
+        if self._failure is not None:
+            raise self._failure
+        if self._closing:
+            raise ExecutionError("the invocation has ended; no more checkpoints can be sent")
+
+    @staticmethod
+    def _wait(waiter: _Waiter) -> None:
+        waiter.event.wait()
+        if waiter.error is not None:
+            if isinstance(waiter.error, SuspendExecution):
+                raise SuspendExecution(waiter.error.reason)
+            raise waiter.error
+
+    # -- the thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+            self._send(batch)
+
+    def _next_batch(self) -> list[_Item] | None:
+        """Wait until a batch is due and take it (called with the lock held)."""
+        config = self._config
+        while True:
+            if self._queue:
+                if (
+                    self._urgent
+                    or self._closing
+                    or len(self._queue) >= config.max_updates
+                    or self._queued_bytes >= config.max_bytes
+                ):
+                    break
+                assert self._oldest is not None
+                remaining = self._oldest + config.max_delay - self._clock.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            elif self._closing:
+                return None
+            else:
+                self._cond.wait()
+        return self._take()
+
+    def _take(self) -> list[_Item]:
+        config = self._config
+        batch: list[_Item] = []
+        seen: dict[str, OperationAction] = {}
+        count = 0
+        size = 0
+        queue = self._queue
+        while queue:
+            item = queue[0]
+            update = item.payload
+            if isinstance(update, OperationUpdate):
+                if batch and (count >= config.max_updates or size + item.size > config.max_bytes):
+                    break
+                previous = seen.get(update.id)
+                if previous is not None and not (
+                    previous is OperationAction.START
+                    and update.type in (OperationType.STEP, OperationType.CONTEXT)
+                    and update.action is not OperationAction.START
+                ):
+                    break
+                seen[update.id] = update.action
+                count += 1
+                size += item.size
+            queue.popleft()
+            self._queued_bytes -= item.size
+            if item.waiter is not None:
+                self._urgent -= 1
+            batch.append(item)
+            if isinstance(update, OperationUpdate) and update.type is OperationType.EXECUTION:
+                break
+        self._oldest = self._clock.monotonic() if queue else None
+        return batch
+
+    def _send(self, batch: list[_Item]) -> None:
+        updates = [i.payload for i in batch if isinstance(i.payload, OperationUpdate)]
+        needs_call = bool(updates) or any(i.payload is _REFRESH for i in batch)
+        error: BaseException | None = None
+        if needs_call and self._failure is None and not self._revoked:
+            try:
+                self._call(updates)
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiter, never stranded
+                error = exc
+        elif self._failure is not None:
+            error = self._failure
+        elif self._revoked:
+            error = SuspendExecution("the service revoked the checkpoint token")
+        if error is not None:
+            self._fail(error)
+        for item in batch:
+            if item.waiter is not None:
+                item.waiter.error = error
+                item.waiter.event.set()
+
+    def _call(self, updates: list[OperationUpdate]) -> None:
+        result = self._service.checkpoint(
+            self._state.arn, self._token, updates, new_client_token()
+        )
+        self.calls += 1
+        self.updates_sent += len(updates)
+        now = self._clock.now()
+        self._state.apply(updates, now)
+        if result.operations:
+            self._state.merge(result.operations)
+        if result.token is None:
+            if any(u.type is OperationType.EXECUTION for u in updates):
+                return
+            self._revoked = True
+            raise SuspendExecution("the service revoked the checkpoint token")
+        self._token = result.token
+        marker = result.next_marker
+        while marker:
+            page = self._service.get_state(self._state.arn, self._token, marker)
+            self._state.merge(page.operations)
+            marker = page.next_marker
+
+    def _fail(self, error: BaseException) -> None:
+        with self._cond:
+            if isinstance(error, SuspendExecution):
+                self._revoked = True
+            elif self._failure is None:
+                self._failure = (
+                    error
+                    if isinstance(error, CheckpointError | ExecutionError)
+                    else CheckpointError(f"checkpointing failed: {error!r}", retryable=True)
+                )
+                if self._failure is not error:
+                    self._failure.__cause__ = error
+            # Wake everyone still queued: nothing more will be sent.
+            stranded = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._urgent = 0
+            self._oldest = None
+            final: BaseException = (
+                SuspendExecution("the service revoked the checkpoint token")
+                if self._revoked
+                else self._failure  # type: ignore[assignment]
+            )
+        for item in stranded:
+            if item.waiter is not None:
+                item.waiter.error = final
+                item.waiter.event.set()

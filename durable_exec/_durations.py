@@ -1,0 +1,116 @@
+"""Durations, and the one rounding rule that turns them into the API's whole seconds.
+
+The durable-execution API counts waits, retry delays and timeouts in whole
+seconds. :class:`Duration` holds whole seconds; anything finer (a
+``datetime.timedelta``, a fractional ``from_seconds``) is rounded **up**, so
+the SDK never waits less than asked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+
+from durable_exec._errors import ValidationError
+
+__all__ = ["MAX_WAIT_SECONDS", "Duration", "DurationLike", "to_seconds"]
+
+MAX_WAIT_SECONDS = 31_622_400
+"""The API's upper bound for a wait or retry delay: 366 days."""
+
+
+def _whole_seconds(seconds: float) -> int:
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValidationError(f"a duration must be a finite number of seconds, got {seconds!r}")
+    if seconds < 0:
+        raise ValidationError(f"a duration cannot be negative, got {seconds!r} seconds")
+    return math.ceil(seconds)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Duration:
+    """A non-negative span of time in whole seconds.
+
+    Args:
+        seconds: Whole seconds, zero or more.
+
+    Raises:
+        ValidationError: ``seconds`` is negative or not an integer.
+
+    Example:
+        >>> Duration.from_minutes(1.5).to_seconds()
+        90
+    """
+
+    seconds: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seconds, bool) or not isinstance(self.seconds, int):
+            raise ValidationError(
+                f"Duration.seconds must be an int, got {self.seconds!r}; "
+                "use Duration.from_seconds() for fractions"
+            )
+        if self.seconds < 0:
+            raise ValidationError(f"a duration cannot be negative, got {self.seconds} seconds")
+
+    @classmethod
+    def from_seconds(cls, value: float) -> Duration:
+        """Return a duration of ``value`` seconds, rounded up to whole seconds."""
+        return cls(_whole_seconds(value))
+
+    @classmethod
+    def from_minutes(cls, value: float) -> Duration:
+        """Return a duration of ``value`` minutes."""
+        return cls(_whole_seconds(value * 60))
+
+    @classmethod
+    def from_hours(cls, value: float) -> Duration:
+        """Return a duration of ``value`` hours."""
+        return cls(_whole_seconds(value * 3600))
+
+    @classmethod
+    def from_days(cls, value: float) -> Duration:
+        """Return a duration of ``value`` days."""
+        return cls(_whole_seconds(value * 86400))
+
+    @classmethod
+    def from_timedelta(cls, value: datetime.timedelta) -> Duration:
+        """Return ``value`` as a duration, rounded up to whole seconds."""
+        return cls(_whole_seconds(value.total_seconds()))
+
+    def to_seconds(self) -> int:
+        """Return the duration in whole seconds."""
+        return self.seconds
+
+    def to_timedelta(self) -> datetime.timedelta:
+        """Return the duration as a ``datetime.timedelta``."""
+        return datetime.timedelta(seconds=self.seconds)
+
+    def __add__(self, other: object) -> Duration:
+        if isinstance(other, Duration):
+            return Duration(self.seconds + other.seconds)
+        return NotImplemented
+
+
+DurationLike = Duration | datetime.timedelta
+"""What every duration parameter accepts."""
+
+
+def to_seconds(value: DurationLike, *, what: str = "duration") -> int:
+    """Convert a :data:`DurationLike` to whole seconds (rounding up).
+
+    Args:
+        value: A :class:`Duration` or a ``datetime.timedelta``.
+        what: What the value is, for the error message.
+
+    Raises:
+        ValidationError: ``value`` is of another type or negative.
+    """
+    if isinstance(value, Duration):
+        return value.seconds
+    if isinstance(value, datetime.timedelta):
+        return _whole_seconds(value.total_seconds())
+    raise ValidationError(
+        f"{what} must be a Duration or datetime.timedelta, got {type(value).__name__}"
+    )

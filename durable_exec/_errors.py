@@ -1,0 +1,348 @@
+"""The public error tree. Standard library only: the bottom of the import graph.
+
+Errors are grouped by *what happens next*::
+
+    Exception
+    └─ DurableExecutionsError                 root of everything the SDK raises
+       ├─ ValidationError (ValueError)        bad arguments or configuration; raised before any checkpoint
+       ├─ SerDesError                         a value could not be (de)serialised; the operation fails
+       ├─ DurableOperationError               a durable operation failed; rebuilt identically on replay
+       │  ├─ StepError
+       │  ├─ InvokeError
+       │  ├─ ChildContextError
+       │  ├─ WaitForConditionError
+       │  ├─ BatchCompletionError             map/parallel ended with a custom FAILED decision
+       │  └─ CallbackError
+       │     ├─ CallbackExternalError         the external system reported failure
+       │     ├─ CallbackTimeoutError          the callback (or its heartbeat) timed out
+       │     └─ CallbackSubmitterError        wait_for_callback's submitter failed for good
+       └─ UnrecoverableError                  ends the invocation; ``termination_reason`` says why
+          ├─ ExecutionError                   the execution FAILS; Lambda does not retry
+          │  └─ NonDeterministicExecutionError  code and history disagree
+          └─ InvocationError                  re-raised from the handler so Lambda retries the invocation
+             ├─ CheckpointError               the durable-execution API refused or failed a call
+             ├─ StepInterruptedError          an at-most-once step was found interrupted
+             └─ RetryableSerDesError          a serdes asks for the invocation to be retried
+
+Control flow that must cross user code (suspension, orphaned branches) is not
+here: it lives in ``durable_exec._signals`` as private ``BaseException``
+subclasses, so a user's ``except Exception`` cannot swallow it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar
+
+__all__ = [
+    "BatchCompletionError",
+    "CallbackError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
+    "CheckpointError",
+    "ChildContextError",
+    "DurableExecutionsError",
+    "DurableOperationError",
+    "ExecutionError",
+    "InvocationError",
+    "InvokeError",
+    "NonDeterministicExecutionError",
+    "RetryableSerDesError",
+    "SerDesError",
+    "StepError",
+    "StepInterruptedError",
+    "TerminationReason",
+    "UnrecoverableError",
+    "ValidationError",
+    "WaitForConditionError",
+]
+
+
+class TerminationReason(enum.Enum):
+    """Why an invocation stopped early."""
+
+    UNHANDLED_ERROR = "UNHANDLED_ERROR"
+    INVOCATION_ERROR = "INVOCATION_ERROR"
+    EXECUTION_ERROR = "EXECUTION_ERROR"
+    CHECKPOINT_FAILED = "CHECKPOINT_FAILED"
+    NON_DETERMINISTIC_EXECUTION = "NON_DETERMINISTIC_EXECUTION"
+    STEP_INTERRUPTED = "STEP_INTERRUPTED"
+    SERIALIZATION_ERROR = "SERIALIZATION_ERROR"
+    DEADLINE_APPROACHING = "DEADLINE_APPROACHING"
+
+
+class DurableExecutionsError(Exception):
+    """Root of every error the SDK raises."""
+
+
+class ValidationError(DurableExecutionsError, ValueError):
+    """An argument or configuration value is invalid.
+
+    Raised before anything is checkpointed, so nothing durable is affected.
+    The message names the bad value and the accepted range.
+    """
+
+
+class DurableOperationError(DurableExecutionsError):
+    """A durable operation failed.
+
+    The same error is raised on the first run and on every replay: it is
+    rebuilt from the checkpointed error object, never kept from the original
+    exception.
+
+    Attributes:
+        message: Human-readable description (``ErrorMessage`` on the wire).
+        error_type: Name of the original exception class (``ErrorType``).
+        data: Optional extra data (``ErrorData``).
+        stack_trace: Optional stack trace lines (``StackTrace``).
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: list[str] | None = None,
+    ) -> None:
+        super().__init__(message or "")
+        self.message = message or ""
+        self.error_type = error_type or wire_type_name(type(self))
+        self.data = data
+        self.stack_trace = stack_trace
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.error_type, self.data, self.stack_trace))
+
+
+class StepError(DurableOperationError):
+    """A step failed after its retry strategy gave up."""
+
+
+class InvokeError(DurableOperationError):
+    """A chained invoke ended FAILED, TIMED_OUT or STOPPED."""
+
+
+class ChildContextError(DurableOperationError):
+    """A child context (or a map/parallel branch) raised."""
+
+
+class WaitForConditionError(DurableOperationError):
+    """wait_for_condition's check raised, or its wait strategy gave up."""
+
+
+class BatchCompletionError(DurableOperationError):
+    """A map or parallel ended with a custom FAILED completion decision.
+
+    Attributes:
+        completion_reason: The batch's completion reason, when known.
+    """
+
+    def __init__(
+        self,
+        completion_reason: Any = None,
+        message: str | None = None,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, error_type, data, stack_trace)
+        self.completion_reason = completion_reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            (self.completion_reason, self.message, self.error_type, self.data, self.stack_trace),
+        )
+
+
+class CallbackError(DurableOperationError):
+    """A callback did not produce a result."""
+
+
+class CallbackExternalError(CallbackError):
+    """The external system completed the callback with a failure."""
+
+
+class CallbackTimeoutError(CallbackError):
+    """The callback timed out, or missed its heartbeat deadline."""
+
+
+class CallbackSubmitterError(CallbackError):
+    """wait_for_callback's submitter failed and its retries ran out."""
+
+
+class SerDesError(DurableExecutionsError):
+    """A value could not be serialised or deserialised.
+
+    The operation that owned the value fails; what was already checkpointed
+    stays intact.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: list[str] | None = None,
+    ) -> None:
+        super().__init__(message or "")
+        self.message = message or ""
+        self.error_type = error_type
+        self.data = data
+        self.stack_trace = stack_trace
+
+
+class UnrecoverableError(DurableExecutionsError):
+    """An error that ends the current invocation.
+
+    Attributes:
+        termination_reason: Why the invocation ended.
+    """
+
+    default_reason: ClassVar[TerminationReason] = TerminationReason.UNHANDLED_ERROR
+
+    def __init__(
+        self, message: str = "", termination_reason: TerminationReason | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.termination_reason = termination_reason or self.default_reason
+
+
+class ExecutionError(UnrecoverableError):
+    """The execution must fail: the handler returns FAILED and Lambda does not retry."""
+
+    default_reason = TerminationReason.EXECUTION_ERROR
+
+
+class NonDeterministicExecutionError(ExecutionError):
+    """The code asked for a different operation than the history recorded at this position.
+
+    Attributes:
+        step_id: The operation id where code and history disagree.
+    """
+
+    default_reason = TerminationReason.NON_DETERMINISTIC_EXECUTION
+
+    def __init__(self, message: str = "", step_id: str | None = None) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+
+
+class InvocationError(UnrecoverableError):
+    """The invocation must be retried by Lambda: the handler re-raises it."""
+
+    default_reason = TerminationReason.INVOCATION_ERROR
+
+    def is_retryable(self) -> bool:
+        """Return True: Lambda should invoke the function again."""
+        return True
+
+
+class CheckpointError(InvocationError):
+    """A call to the durable-execution API failed.
+
+    Attributes:
+        error_code: The service's error code (e.g. ``TooManyRequestsException``), if any.
+        status_code: The HTTP status, if any.
+        retryable: False when the execution must fail rather than be retried.
+    """
+
+    default_reason = TerminationReason.CHECKPOINT_FAILED
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        error_code: str | None = None,
+        status_code: int | None = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.status_code = status_code
+        self.retryable = retryable
+
+    def is_retryable(self) -> bool:
+        """Return whether Lambda should retry the invocation."""
+        return self.retryable
+
+
+class StepInterruptedError(InvocationError):
+    """An at-most-once step was found started but never finished.
+
+    It is handed to the step's retry strategy instead of running the body again.
+
+    Attributes:
+        step_id: The interrupted step's operation id.
+    """
+
+    default_reason = TerminationReason.STEP_INTERRUPTED
+
+    def __init__(self, message: str = "", step_id: str | None = None) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+
+
+class RetryableSerDesError(InvocationError):
+    """Raised by a serdes to ask for the invocation to be retried (e.g. a transient store error)."""
+
+    default_reason = TerminationReason.SERIALIZATION_ERROR
+
+
+# Histories are interchangeable with the official SDK's, so the SDK's own error
+# classes are recorded (ErrorType) under the official SDK's fully qualified names.
+_OFFICIAL_MODULE = "aws_durable_execution_sdk_python.exceptions"
+_WIRE_NAMES: dict[type[BaseException], str] = {
+    cls: f"{_OFFICIAL_MODULE}.{cls.__name__}"
+    for cls in (
+        DurableExecutionsError,
+        ValidationError,
+        DurableOperationError,
+        StepError,
+        InvokeError,
+        ChildContextError,
+        WaitForConditionError,
+        CallbackError,
+        CallbackExternalError,
+        CallbackTimeoutError,
+        CallbackSubmitterError,
+        SerDesError,
+        UnrecoverableError,
+        ExecutionError,
+        NonDeterministicExecutionError,
+        InvocationError,
+        CheckpointError,
+        StepInterruptedError,
+        RetryableSerDesError,
+    )
+}
+_WIRE_NAMES[BatchCompletionError] = (
+    "aws_durable_execution_sdk_python.concurrency.models.BatchCompletionError"
+)
+_BY_WIRE_NAME: dict[str, type[BaseException]] = {}
+for _cls, _name in _WIRE_NAMES.items():
+    _BY_WIRE_NAME[_name] = _cls
+    _BY_WIRE_NAME[f"durable_exec.{_cls.__name__}"] = _cls
+
+
+def wire_type_name(cls: type[BaseException]) -> str:
+    """Return the ``ErrorType`` recorded for exceptions of class ``cls``.
+
+    Builtins are recorded by bare name (``ValueError``), the SDK's own errors under
+    the official SDK's names, anything else as ``module.QualName``.
+    """
+    name = _WIRE_NAMES.get(cls)
+    if name is not None:
+        return name
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def class_for_wire_type(error_type: str | None) -> type[BaseException] | None:
+    """Return the SDK error class recorded as ``error_type``, if it is one of ours."""
+    if not error_type:
+        return None
+    return _BY_WIRE_NAME.get(error_type)

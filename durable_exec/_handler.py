@@ -1,0 +1,314 @@
+"""``@durable_execution``: one Lambda invocation from envelope in to envelope out.
+
+An invocation:
+
+1. reads the durable envelope Lambda sends (ARN, checkpoint token, the
+   execution's operations) and pages in the rest with ``GetDurableExecutionState``;
+2. starts the checkpoint thread and runs the user function on the calling
+   thread with a root :class:`DurableContext`;
+3. maps the outcome: a return value → ``SUCCEEDED`` (a result over 6 MiB is
+   checkpointed and returned empty), a suspension → ``PENDING``, a failure →
+   ``FAILED``; an error Lambda should retry (a retryable checkpoint failure,
+   an :class:`InvocationError`) is re-raised instead;
+4. joins every thread it started (map/parallel pools, the checkpoint thread)
+   before returning, so nothing survives into the next warm invocation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from durable_exec._checkpointer import BatcherConfig, Checkpointer
+from durable_exec._clock import SYSTEM_CLOCK, Clock
+from durable_exec._context import DurableContext, root_context
+from durable_exec._errors import CheckpointError, ExecutionError, InvocationError
+from durable_exec._logging import DEFAULT_LOGGER, DurableLogger
+from durable_exec._operations.base import Invocation
+from durable_exec._service import BotocoreDurableService, default_lambda_client
+from durable_exec._signals import BranchOrphaned, SuspendExecution
+from durable_exec._state import ExecutionState
+from durable_exec._wire import (
+    ErrorObject,
+    Operation,
+    OperationAction,
+    OperationType,
+    OperationUpdate,
+    WireFormatError,
+)
+
+__all__ = ["DurableHandler", "InvocationInput", "durable_execution", "parse_event", "run_invocation"]
+
+T = TypeVar("T")
+
+RESPONSE_LIMIT = 6 * 1024 * 1024 - 50
+"""Largest output envelope returned directly; larger results are checkpointed."""
+
+_log = logging.getLogger("durable_exec")
+
+
+@dataclasses.dataclass(slots=True)
+class InvocationInput:
+    """The durable envelope Lambda passes as the event.
+
+    Attributes:
+        arn: ``DurableExecutionArn``.
+        token: ``CheckpointToken``: the first token of this invocation's chain.
+        operations: ``InitialExecutionState.Operations`` (first page).
+        next_marker: ``InitialExecutionState.NextMarker``: more pages to fetch.
+        updated_operation_ids: ``UpdatedOperationIds``: what changed while suspended.
+    """
+
+    arn: str
+    token: str
+    operations: list[Operation]
+    next_marker: str | None = None
+    updated_operation_ids: list[str] = dataclasses.field(default_factory=list)
+
+
+def parse_event(event: Any) -> InvocationInput:
+    """Read the durable envelope from a Lambda event.
+
+    Raises:
+        ExecutionError: The event is not a durable envelope (durability is
+            probably not enabled on the function) or is malformed.
+    """
+    if not isinstance(event, Mapping):
+        raise ExecutionError(
+            f"the Lambda event is a {type(event).__name__}, not a durable execution envelope. "
+            "Is durability enabled on this function (DurableConfig)? A durable function must be "
+            "invoked by Lambda's durable execution service, or locally with `durable-exec run`."
+        )
+    missing = [k for k in ("DurableExecutionArn", "CheckpointToken") if not event.get(k)]
+    if missing:
+        raise ExecutionError(
+            f"the Lambda event lacks {' and '.join(missing)}, so it is not a durable execution "
+            "envelope. Is durability enabled on this function (DurableConfig)? A durable function "
+            "must be invoked by Lambda's durable execution service, or locally with "
+            "`durable-exec run`."
+        )
+    arn, token = event["DurableExecutionArn"], event["CheckpointToken"]
+    if not isinstance(arn, str) or not isinstance(token, str):
+        raise ExecutionError("DurableExecutionArn and CheckpointToken must be strings")
+    initial = event.get("InitialExecutionState") or {}
+    if not isinstance(initial, Mapping):
+        raise ExecutionError("InitialExecutionState must be a JSON object")
+    raw_ops = initial.get("Operations") or []
+    if not isinstance(raw_ops, list):
+        raise ExecutionError("InitialExecutionState.Operations must be a list")
+    try:
+        operations = [Operation.from_wire(o) for o in raw_ops]
+    except WireFormatError as exc:
+        raise ExecutionError(f"the durable envelope holds an unreadable operation: {exc}") from exc
+    marker = initial.get("NextMarker") or None
+    if marker is not None and not isinstance(marker, str):
+        raise ExecutionError("InitialExecutionState.NextMarker must be a string")
+    updated = event.get("UpdatedOperationIds") or []
+    return InvocationInput(
+        arn=arn,
+        token=token,
+        operations=operations,
+        next_marker=marker,
+        updated_operation_ids=[u for u in updated if isinstance(u, str)]
+        if isinstance(updated, list)
+        else [],
+    )
+
+
+class DurableHandler(Generic[T]):
+    """A Lambda handler that runs ``func(event, context)`` durably.
+
+    Calling it as ``handler(event, lambda_context)`` is what Lambda does; it
+    returns the durable output envelope.
+
+    Args:
+        func: The user function ``(event, DurableContext) -> result``.
+        boto3_client: A ``lambda`` client to use instead of the SDK's own.
+    """
+
+    def __init__(self, func: Callable[[Any, DurableContext], T], boto3_client: Any = None) -> None:
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.boto3_client = boto3_client
+
+    def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
+        """Handle one Lambda invocation; return the durable output envelope."""
+        client = self.boto3_client or default_lambda_client()
+        return run_invocation(self, event, lambda_context, client=client)
+
+    def __repr__(self) -> str:
+        return f"DurableHandler({getattr(self.func, '__qualname__', self.func)!r})"
+
+
+def durable_execution(
+    func: Callable[[Any, DurableContext], T] | None = None,
+    *,
+    boto3_client: Any = None,
+) -> Any:
+    """Make ``func(event, context)`` a durable Lambda handler.
+
+    Use bare (``@durable_execution``) or with a client
+    (``@durable_execution(boto3_client=client)``). The event ``func`` receives is
+    the execution's input (JSON-decoded); its return value must be JSON
+    serialisable and becomes the execution's result.
+
+    Args:
+        func: The function to wrap.
+        boto3_client: A botocore/boto3 ``lambda`` client; by default one is created on
+            first use and reused across warm invocations. It honours
+            ``AWS_ENDPOINT_URL_LAMBDA``.
+
+    Returns:
+        A :class:`DurableHandler` (or a decorator making one).
+    """
+    if func is None:
+
+        def decorate(f: Callable[[Any, DurableContext], T]) -> DurableHandler[T]:
+            return DurableHandler(f, boto3_client)
+
+        return decorate
+    return DurableHandler(func, boto3_client)
+
+
+def _execution_input(state: ExecutionState, arn: str) -> Any:
+    execution_id = arn.rsplit("/", 1)[-1]
+    op = state.get(execution_id)
+    if op is None or op.type is not OperationType.EXECUTION:
+        op = state.execution
+    if op is None or op.input_payload is None or not op.input_payload.strip():
+        return {}
+    try:
+        return json.loads(op.input_payload)
+    except ValueError as exc:
+        raise ExecutionError(f"the execution's input is not valid JSON: {exc}") from exc
+
+
+def _failed(error: BaseException) -> dict[str, Any]:
+    return {"Status": "FAILED", "Error": ErrorObject.from_exception(error).to_wire()}
+
+
+def run_invocation(
+    handler: DurableHandler[Any],
+    event: Any,
+    lambda_context: Any,
+    *,
+    client: Any,
+    clock: Clock = SYSTEM_CLOCK,
+    batcher: BatcherConfig | None = None,
+) -> dict[str, Any]:
+    """Run one invocation of ``handler`` against the API behind ``client``.
+
+    This is what ``handler(event, lambda_context)`` does; tests and the local
+    runner call it to pass their own client and clock.
+
+    Returns:
+        The output envelope (``Status`` SUCCEEDED, FAILED or PENDING).
+
+    Raises:
+        InvocationError: Lambda should retry the invocation (a retryable checkpoint
+            failure, a stale token, an interrupted at-most-once step that escaped).
+        ExecutionError: The event is not a durable envelope.
+    """
+    envelope = parse_event(event)
+    service = BotocoreDurableService(client, clock=clock)
+    operations = list(envelope.operations)
+    marker = envelope.next_marker
+    try:
+        while marker:
+            page = service.get_state(envelope.arn, envelope.token, marker)
+            operations.extend(page.operations)
+            marker = page.next_marker
+    except CheckpointError as exc:
+        if exc.is_retryable():
+            raise
+        return _failed(exc)
+    state = ExecutionState(envelope.arn, operations)
+    checkpointer = Checkpointer(service, state, envelope.token, clock=clock, config=batcher)
+    base_logger = DurableLogger(
+        DEFAULT_LOGGER, {"executionArn": envelope.arn}, lambda: False
+    )
+    invocation = Invocation(
+        arn=envelope.arn,
+        state=state,
+        checkpointer=checkpointer,
+        clock=clock,
+        lambda_context=lambda_context,
+        logger=base_logger,
+    )
+    output: dict[str, Any]
+    raised: BaseException | None = None
+    try:
+        try:
+            user_input = _execution_input(state, envelope.arn)
+            result = handler.func(user_input, root_context(invocation))
+            output = _succeeded(result, invocation)
+        except SuspendExecution:
+            output = {"Status": "PENDING"}
+        except BranchOrphaned:
+            output = _failed(ExecutionError("an operation ran after its map/parallel completed"))
+        except CheckpointError as exc:
+            if exc.is_retryable():
+                raise
+            output = _failed(exc)
+        except InvocationError:
+            raise
+        except ExecutionError as exc:
+            output = _failed(exc)
+        except Exception as exc:  # noqa: BLE001 - a user error fails the execution
+            output = _failed(exc)
+        output = _settle_large_error(output, invocation)
+    except BaseException as exc:
+        raised = exc
+        output = {"Status": "PENDING"}
+    finally:
+        invocation.join_executors()
+        checkpointer.close()
+    if checkpointer.revoked:
+        return {"Status": "PENDING"}
+    failure = checkpointer.failure
+    if raised is not None:
+        if isinstance(raised, SuspendExecution):
+            return {"Status": "PENDING"}
+        raise raised
+    if failure is not None:
+        if isinstance(failure, CheckpointError) and not failure.is_retryable():
+            return _failed(failure)
+        raise failure
+    return output
+
+
+def _succeeded(result: Any, invocation: Invocation) -> dict[str, Any]:
+    try:
+        text = json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        return _failed(exc)
+    if len(text) > RESPONSE_LIMIT:
+        invocation.checkpointer.checkpoint(
+            OperationUpdate(
+                id=f"execution-result-{int(invocation.clock.now() * 1000)}",
+                type=OperationType.EXECUTION,
+                action=OperationAction.SUCCEED,
+                payload=text,
+            )
+        )
+        return {"Status": "SUCCEEDED", "Result": ""}
+    return {"Status": "SUCCEEDED", "Result": text}
+
+
+def _settle_large_error(output: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
+    if output.get("Status") != "FAILED" or len(json.dumps(output)) <= RESPONSE_LIMIT:
+        return output
+    invocation.checkpointer.checkpoint(
+        OperationUpdate(
+            id=f"execution-result-{int(invocation.clock.now() * 1000)}",
+            type=OperationType.EXECUTION,
+            action=OperationAction.FAIL,
+            error=ErrorObject.from_wire(output["Error"]),
+        )
+    )
+    return {"Status": "FAILED"}
+

@@ -1,0 +1,108 @@
+"""The replay-aware logger behind ``context.logger`` and ``step_context.logger``.
+
+Each record gets ``extra`` fields naming where it came from (``executionArn``,
+``operationId``, ``operationName``, ``parentId``, ``attempt``; camelCase as in
+the official SDK, ``operationName`` because ``name`` is reserved by
+``logging``). While its context is replaying, the logger drops records: they
+were written when that code first ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+__all__ = ["DurableLogger", "LoggerInterface"]
+
+
+class LoggerInterface(Protocol):
+    """Anything with the standard logging methods (stdlib, Powertools, structlog adapters)."""
+
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> Any:
+        """Log at DEBUG."""
+        ...
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> Any:
+        """Log at INFO."""
+        ...
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> Any:
+        """Log at WARNING."""
+        ...
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> Any:
+        """Log at ERROR."""
+        ...
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> Any:
+        """Log at ERROR with the current exception."""
+        ...
+
+
+DEFAULT_LOGGER: LoggerInterface = logging.getLogger("durable_exec.user")
+
+
+class DurableLogger:
+    """Adds execution context to each record and mutes it during replay.
+
+    Args:
+        logger: The logger records go to.
+        fields: ``extra`` fields added to every record (``None`` values are left out).
+        is_replaying: Returns whether the owning context is replaying right now.
+    """
+
+    __slots__ = ("_fields", "_is_replaying", "_logger")
+
+    def __init__(
+        self,
+        logger: LoggerInterface,
+        fields: Mapping[str, Any],
+        is_replaying: Callable[[], bool],
+    ) -> None:
+        self._logger = logger
+        self._fields = {k: v for k, v in fields.items() if v is not None}
+        self._is_replaying = is_replaying
+
+    @property
+    def logger(self) -> LoggerInterface:
+        """The underlying logger."""
+        return self._logger
+
+    def with_logger(self, logger: LoggerInterface) -> DurableLogger:
+        """Return this logger writing to ``logger`` instead."""
+        return DurableLogger(logger, self._fields, self._is_replaying)
+
+    def with_fields(
+        self, is_replaying: Callable[[], bool] | None = None, **fields: Any
+    ) -> DurableLogger:
+        """Return a logger with more ``extra`` fields (and optionally another replay test)."""
+        merged = {**self._fields, **fields}
+        return DurableLogger(self._logger, merged, is_replaying or self._is_replaying)
+
+    def _log(self, method: str, msg: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if self._is_replaying():
+            return
+        extra = kwargs.get("extra")
+        kwargs["extra"] = {**self._fields, **extra} if extra else dict(self._fields)
+        getattr(self._logger, method)(msg, *args, **kwargs)
+
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log at DEBUG unless replaying."""
+        self._log("debug", msg, args, kwargs)
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log at INFO unless replaying."""
+        self._log("info", msg, args, kwargs)
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log at WARNING unless replaying."""
+        self._log("warning", msg, args, kwargs)
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log at ERROR unless replaying."""
+        self._log("error", msg, args, kwargs)
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log at ERROR with the current exception, unless replaying."""
+        self._log("exception", msg, args, kwargs)

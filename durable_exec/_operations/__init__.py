@@ -1,0 +1,1 @@
+"""One module per durable operation; ``base`` holds what they share."""

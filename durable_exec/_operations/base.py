@@ -1,0 +1,219 @@
+"""What every operation shares: the invocation runtime, the calling context, replay checks.
+
+Each operation follows one skeleton: allocate the next id in the calling
+context, look the id up in :class:`ExecutionState`, check that the history's
+type/subtype/name/parent match what the code asks for now, then either replay
+(return the stored result or raise the stored error), resume, or run and
+checkpoint.
+
+Operations never import ``durable_exec._context``: a :class:`ContextCore`
+carries a factory that builds the public ``DurableContext`` for child
+contexts, so the dependency points from the API down to the mechanics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from durable_exec._checkpointer import CancelScope, Checkpointer
+from durable_exec._clock import Clock
+from durable_exec._errors import (
+    BatchCompletionError,
+    DurableOperationError,
+    NonDeterministicExecutionError,
+    SerDesError,
+    class_for_wire_type,
+)
+from durable_exec._ids import IdSequence
+from durable_exec._logging import DurableLogger
+from durable_exec._signals import BranchOrphaned
+from durable_exec._state import ExecutionState
+from durable_exec._wire import ErrorObject, Operation, OperationType, OperationUpdate
+
+__all__ = ["ContextCore", "Invocation", "rebuild_error", "validate_identity"]
+
+
+class Invocation:
+    """Everything one invocation's operations share.
+
+    Attributes:
+        arn: The durable execution ARN.
+        state: Known operations.
+        checkpointer: The checkpoint thread.
+        clock: The time source.
+        lambda_context: Lambda's context object (or a test double).
+        logger: The base logger (before per-context fields).
+        executors: Thread pools started during the invocation; joined before it returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        arn: str,
+        state: ExecutionState,
+        checkpointer: Checkpointer,
+        clock: Clock,
+        lambda_context: Any,
+        logger: DurableLogger,
+    ) -> None:
+        self.arn = arn
+        self.state = state
+        self.checkpointer = checkpointer
+        self.clock = clock
+        self.lambda_context = lambda_context
+        self.logger = logger
+        self._lock = threading.Lock()
+        self.executors: list[Any] = []  # guarded by _lock
+
+    def register_executor(self, executor: Any) -> None:
+        """Remember a thread pool so the handler can join it before returning."""
+        with self._lock:
+            self.executors.append(executor)
+
+    def join_executors(self) -> None:
+        """Wait for every registered pool's threads to finish."""
+        while True:
+            with self._lock:
+                if not self.executors:
+                    return
+                executor = self.executors.pop()
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclasses.dataclass(slots=True)
+class ContextCore:
+    """The calling context, as operations see it.
+
+    Attributes:
+        invocation: The shared runtime.
+        ids: This context's id counter.
+        parent_id: The operation id of this context (``None`` at the root).
+        scope: The cancel scope of the innermost map/parallel branch, if any.
+        logger: The context's logger.
+        make_context: Builds a public ``DurableContext`` around a ``ContextCore``.
+        virtual_parent: For FLAT map/parallel branches: the ParentId to record
+            (the batch), since the branch itself has no operation.
+    """
+
+    invocation: Invocation
+    ids: IdSequence
+    parent_id: str | None
+    scope: CancelScope | None
+    logger: DurableLogger
+    make_context: Callable[[ContextCore], Any]
+    virtual_parent: str | None = None
+
+    @property
+    def record_parent(self) -> str | None:
+        """The ParentId recorded on this context's operations."""
+        return self.virtual_parent or self.parent_id
+
+    def next_id(self) -> str:
+        """Allocate the next operation id (refused once the branch is orphaned)."""
+        if self.scope is not None and self.scope.cancelled:
+            raise BranchOrphaned
+        return self.ids.next()
+
+    def is_replaying(self) -> bool:
+        """Whether the next operation of this context is already in the history."""
+        return self.ids.peek() in self.invocation.state
+
+    def child(
+        self,
+        op_id: str | None,
+        *,
+        prefix: str,
+        scope: CancelScope | None = None,
+        virtual_parent: str | None = None,
+        logger_fields: dict[str, Any] | None = None,
+    ) -> ContextCore:
+        """Return the core of a child context whose operations are prefixed by ``prefix``."""
+        ids = IdSequence(prefix)
+        invocation = self.invocation
+        fields = {"parentId": op_id or virtual_parent, **(logger_fields or {})}
+        logger = self.logger.with_fields(
+            is_replaying=lambda: ids.peek() in invocation.state, **fields
+        )
+        return ContextCore(
+            invocation=invocation,
+            ids=ids,
+            parent_id=op_id,
+            scope=scope or self.scope,
+            logger=logger,
+            make_context=self.make_context,
+            virtual_parent=virtual_parent,
+        )
+
+    def enqueue(self, update: OperationUpdate) -> None:
+        """Send ``update`` in the background."""
+        self.invocation.checkpointer.enqueue(update, self.scope)
+
+    def checkpoint(self, update: OperationUpdate) -> None:
+        """Send ``update`` and wait until it is durable."""
+        self.invocation.checkpointer.checkpoint(update, self.scope)
+
+
+def validate_identity(
+    op: Operation,
+    *,
+    op_type: OperationType,
+    sub_type: str | None,
+    name: str | None,
+    parent_id: str | None,
+) -> None:
+    """Raise :class:`NonDeterministicExecutionError` if ``op`` is not what the code asks for now."""
+    mismatches = []
+    if op.type is not op_type:
+        mismatches.append(f"type: history has {op.type.value}, code asks for {op_type.value}")
+    if (op.sub_type or None) != (sub_type or None):
+        mismatches.append(f"subtype: history has {op.sub_type!r}, code asks for {sub_type!r}")
+    if (op.name or None) != (name or None):
+        mismatches.append(f"name: history has {op.name!r}, code asks for {name!r}")
+    if (op.parent_id or None) != (parent_id or None):
+        mismatches.append(f"parent: history has {op.parent_id!r}, code asks for {parent_id!r}")
+    if mismatches:
+        raise NonDeterministicExecutionError(
+            f"the code no longer matches the execution's history at operation {op.id} "
+            f"({'; '.join(mismatches)}). Operations must be called in the same order with "
+            "the same names on every invocation; branch only on durable results. To change "
+            "a workflow, deploy it as a new function version and let running executions finish "
+            "on the old one.",
+            step_id=op.id,
+        )
+
+
+def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError]) -> Exception:
+    """Rebuild the exception an operation raises from its stored error object.
+
+    The first run and every replay go through here, so they raise the same thing:
+    ``wrapper`` (``StepError``, ``ChildContextError``...) carrying the stored
+    message, type, data and stack trace, whose ``__cause__`` is the stored error
+    rebuilt as the SDK class it names (or a plain :class:`DurableOperationError`).
+    A stored :class:`SerDesError` is raised as itself.
+
+    Args:
+        error: The checkpointed error (``None`` gives a generic message).
+        wrapper: The operation's error class.
+    """
+    if error is None:
+        return wrapper("Unknown error. No ErrorObject exists on the Checkpoint Operation.")
+    named = class_for_wire_type(error.type)
+    if named is SerDesError:
+        return SerDesError(error.message, error.type, error.data, error.stack_trace)
+    result = wrapper(error.message, error.type, error.data, error.stack_trace)
+    cause_cls = (
+        named
+        if isinstance(named, type) and issubclass(named, DurableOperationError)
+        and named is not BatchCompletionError
+        else DurableOperationError
+    )
+    result.__cause__ = cause_cls(error.message, error.type, error.data, error.stack_trace)
+    return result
+
+
+def error_object(error: BaseException) -> ErrorObject:
+    """Describe ``error`` for a FAIL or RETRY update."""
+    return ErrorObject.from_exception(error)

@@ -1,0 +1,130 @@
+"""Child contexts: a durable scope with its own operation ids and one checkpointed result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from durable_exec._checkpointer import CancelScope
+from durable_exec._config import ChildConfig
+from durable_exec._errors import ChildContextError, DurableOperationError, UnrecoverableError
+from durable_exec._operations.base import (
+    ContextCore,
+    error_object,
+    rebuild_error,
+    validate_identity,
+)
+from durable_exec._serde import deserialize, serialize
+from durable_exec._wire import (
+    OperationAction,
+    OperationStatus,
+    OperationSubType,
+    OperationType,
+    OperationUpdate,
+)
+
+__all__ = ["REPLAY_CHILDREN_THRESHOLD", "run_child", "run_child_at"]
+
+T = TypeVar("T")
+
+REPLAY_CHILDREN_THRESHOLD = 256 * 1024
+"""Results larger than this (bytes) are not stored; the children are replayed instead."""
+
+
+def run_child(
+    core: ContextCore,
+    func: Callable[[Any], T],
+    name: str | None,
+    config: ChildConfig[T],
+    *,
+    sub_type: str = OperationSubType.RUN_IN_CHILD_CONTEXT.value,
+    error_class: type[DurableOperationError] = ChildContextError,
+) -> T:
+    """Run ``func`` in a child context; see ``DurableContext.run_in_child_context``."""
+    op_id = core.next_id()
+    return run_child_at(
+        core,
+        op_id,
+        func,
+        name,
+        config,
+        sub_type=config.sub_type or sub_type,
+        error_class=error_class,
+    )
+
+
+def run_child_at(
+    core: ContextCore,
+    op_id: str,
+    func: Callable[[Any], T],
+    name: str | None,
+    config: ChildConfig[T],
+    *,
+    sub_type: str,
+    parent_id: str | None = None,
+    scope: CancelScope | None = None,
+    error_class: type[DurableOperationError] = ChildContextError,
+    summary: Callable[[T], str] | None = None,
+) -> T:
+    """Run ``func`` in the child context ``op_id`` (ids given by the caller, e.g. map items)."""
+    invocation = core.invocation
+    parent = parent_id if parent_id is not None else core.record_parent
+    op = invocation.state.get(op_id)
+    if op is not None:
+        validate_identity(
+            op, op_type=OperationType.CONTEXT, sub_type=sub_type, name=name, parent_id=parent
+        )
+        if op.status is OperationStatus.SUCCEEDED and not op.replay_children:
+            return deserialize(config.serdes, op.result, op_id, invocation.arn)  # type: ignore[no-any-return]
+        if op.status is OperationStatus.FAILED:
+            raise rebuild_error(op.error, error_class)
+        if op.is_terminal and op.status is not OperationStatus.SUCCEEDED:
+            raise error_class(f"child context {name or op_id} ended {op.status.value}")
+    child = core.child(op_id, prefix=op_id, scope=scope)
+
+    def update(action: OperationAction, **fields: Any) -> OperationUpdate:
+        return OperationUpdate(
+            id=op_id,
+            type=OperationType.CONTEXT,
+            action=action,
+            parent_id=parent,
+            name=name,
+            sub_type=sub_type,
+            **fields,
+        )
+
+    if op is None:
+        child.scope = scope or core.scope
+        invocation.checkpointer.enqueue(update(OperationAction.START), core.scope)
+    context = core.make_context(child)
+    try:
+        result = func(context)
+    except UnrecoverableError:
+        raise
+    except Exception as error:  # noqa: BLE001 - recorded as the context's failure
+        if op_is_done(op):
+            raise
+        details = error_object(error)
+        invocation.checkpointer.checkpoint(update(OperationAction.FAIL, error=details), core.scope)
+        raise rebuild_error(details, error_class) from error
+    if op is not None and op.status is OperationStatus.SUCCEEDED:
+        # ReplayChildren: the value was rebuilt from the children's checkpoints.
+        return result
+    payload = serialize(config.serdes, result, op_id, invocation.arn)
+    value = deserialize(config.serdes, payload, op_id, invocation.arn)
+    options: dict[str, Any] = {"ReplayChildren": False}
+    stored: str | None = payload
+    if len(payload) > REPLAY_CHILDREN_THRESHOLD:
+        generator = summary or config.summary_generator
+        stored = generator(result) if generator is not None else ""
+        options = {"ReplayChildren": True}
+    invocation.checkpointer.checkpoint(
+        update(OperationAction.SUCCEED, payload=stored, options=options), core.scope
+    )
+    return value  # type: ignore[no-any-return]
+
+
+def op_is_done(op: Any) -> bool:
+    """Whether the context's operation is already terminal (its outcome must not be re-sent)."""
+    return op is not None and op.is_terminal
+

@@ -1,0 +1,273 @@
+"""Serialisation of user values into checkpoint payloads.
+
+A :class:`SerDes` turns a value into a string and back. Three come built in:
+
+* :class:`ExtendedTypeSerDes` (the default for steps, child contexts,
+  map/parallel results and wait-for-condition state): plain JSON for
+  primitives and lists of them; a type-preserving envelope
+  ``{"t": tag, "v": value}`` for everything else (dict, tuple, bytes,
+  datetime, date, Decimal, UUID, and map/parallel ``BatchResult``). The
+  encoding is the official SDK's, byte for byte, so histories are
+  interchangeable.
+* :class:`JsonSerDes`: plain ``json`` (chained-invoke payloads and results).
+* :class:`PassThroughSerDes`: strings as they are (callback results).
+
+Every operation round-trips its result through its serdes on the first run
+too, so the first run and every replay return equal values.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import dataclasses
+import datetime
+import decimal
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from durable_exec._errors import RetryableSerDesError, SerDesError
+
+__all__ = [
+    "ExtendedTypeSerDes",
+    "JsonSerDes",
+    "PassThroughSerDes",
+    "SerDes",
+    "SerDesContext",
+    "deserialize",
+    "register_extended_type",
+    "serialize",
+]
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SerDesContext:
+    """Where a value is being (de)serialised.
+
+    Attributes:
+        operation_id: The operation that owns the value.
+        durable_execution_arn: The execution.
+    """
+
+    operation_id: str
+    durable_execution_arn: str
+
+
+class SerDes(abc.ABC, Generic[T]):
+    """Turns values of type ``T`` into strings and back.
+
+    Implementations must be deterministic and must round-trip:
+    ``deserialize(serialize(v)) == v`` for every value they accept. Raise
+    :class:`RetryableSerDesError` for a transient failure (the invocation is
+    retried); any other exception fails the operation with :class:`SerDesError`.
+    """
+
+    @abc.abstractmethod
+    def serialize(self, value: T, serdes_context: SerDesContext) -> str:
+        """Return ``value`` as a string."""
+
+    @abc.abstractmethod
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
+        """Return the value ``data`` encodes."""
+
+
+class JsonSerDes(SerDes[Any]):
+    """Plain ``json.dumps`` / ``json.loads``."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        """Return ``json.dumps(value)``."""
+        return json.dumps(value)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        """Return ``json.loads(data)``."""
+        return json.loads(data)
+
+
+class PassThroughSerDes(SerDes[Any]):
+    """Strings go through unchanged (the default for callback results)."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        """Return ``value`` itself; it must be a string."""
+        if not isinstance(value, str):
+            raise TypeError(f"PassThroughSerDes takes str, got {type(value).__name__}")
+        return value
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        """Return ``data`` itself."""
+        return data
+
+
+# -- the extended-type envelope ------------------------------------------------
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+_Encoder = Callable[[Any], Any]
+_Decoder = Callable[[Any], Any]
+# tag -> (python type, encode to JSON value, decode from JSON value); checked in order.
+_EXTRA: dict[str, tuple[type, _Encoder, _Decoder]] = {}
+
+
+def register_extended_type(tag: str, cls: type, encode: _Encoder, decode: _Decoder) -> None:
+    """Teach :class:`ExtendedTypeSerDes` a new type (used for ``BatchResult``).
+
+    Args:
+        tag: The envelope tag ``t``.
+        cls: Instances of this class are encoded with ``encode``.
+        encode: Returns a value the envelope can hold (it is encoded recursively).
+        decode: Rebuilds the instance from the decoded value.
+    """
+    _EXTRA[tag] = (cls, encode, decode)
+
+
+def _is_plain(value: Any) -> bool:
+    # Primitives, and lists (at any depth) of primitives, are stored as plain JSON.
+    if isinstance(value, _PLAIN_SCALARS):
+        return True
+    if type(value) is list:
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def _wrap(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"t": "n", "v": None}
+    if isinstance(value, bool):
+        return {"t": "b", "v": value}
+    if isinstance(value, int):
+        return {"t": "i", "v": value}
+    if isinstance(value, float):
+        return {"t": "f", "v": value}
+    if isinstance(value, str):
+        return {"t": "s", "v": value}
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, tuple):
+                raise SerDesError("Tuple keys not supported")
+            out[str(key)] = _wrap(item)
+        return {"t": "m", "v": out}
+    if isinstance(value, tuple):
+        return {"t": "t", "v": [_wrap(v) for v in value]}
+    if isinstance(value, list):
+        return {"t": "l", "v": [_wrap(v) for v in value]}
+    if isinstance(value, bytes | bytearray):
+        return {"t": "B", "v": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, uuid.UUID):
+        return {"t": "u", "v": str(value)}
+    if isinstance(value, decimal.Decimal):
+        return {"t": "d", "v": str(value)}
+    if isinstance(value, datetime.datetime):
+        return {"t": "dt", "v": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"t": "D", "v": value.isoformat()}
+    for tag, (cls, encode, _) in _EXTRA.items():
+        if isinstance(value, cls):
+            return {"t": tag, "v": _wrap(encode(value))}
+    raise SerDesError(
+        f"Unsupported type: {type(value)!r}. The default serdes stores JSON primitives, "
+        "lists, dicts, tuples, bytes, datetime, date, Decimal and UUID; pass a custom "
+        "SerDes in the operation's config for other types."
+    )
+
+
+def _unwrap(node: Any) -> Any:
+    if not isinstance(node, dict) or "t" not in node or "v" not in node:
+        raise SerDesError(f"Malformed envelope: expected {{'t': ..., 'v': ...}}, got {node!r:.80}")
+    tag, value = node["t"], node["v"]
+    if tag in ("n", "b", "i", "f", "s"):
+        return value
+    if tag == "m":
+        return {k: _unwrap(v) for k, v in value.items()}
+    if tag == "l":
+        return [_unwrap(v) for v in value]
+    if tag == "t":
+        return tuple(_unwrap(v) for v in value)
+    if tag == "B":
+        return base64.b64decode(value)
+    if tag == "u":
+        return uuid.UUID(value)
+    if tag == "d":
+        return decimal.Decimal(value)
+    if tag == "dt":
+        return datetime.datetime.fromisoformat(value)
+    if tag == "D":
+        return datetime.date.fromisoformat(value)
+    extra = _EXTRA.get(tag)
+    if extra is not None:
+        return extra[2](_unwrap(value))
+    raise SerDesError(f"Unknown envelope tag {tag!r}")
+
+
+class ExtendedTypeSerDes(SerDes[Any]):
+    """JSON with a type-preserving envelope for non-JSON types (the default)."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        """Encode ``value``; plain JSON when it is a primitive or a list of primitives."""
+        if _is_plain(value):
+            return json.dumps(value, separators=(",", ":"))
+        return json.dumps(_wrap(value), separators=(",", ":"))
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        """Decode what :meth:`serialize` produced."""
+        node = json.loads(data)
+        if isinstance(node, dict):
+            if "t" not in node or "v" not in node:
+                raise SerDesError('Malformed envelope: missing "t" or "v" at root.')
+            return _unwrap(node)
+        return node
+
+
+EXTENDED_SERDES = ExtendedTypeSerDes()
+JSON_SERDES = JsonSerDes()
+PASS_THROUGH_SERDES = PassThroughSerDes()
+
+
+def serialize(
+    serdes: SerDes[Any] | None, value: Any, operation_id: str, durable_execution_arn: str
+) -> str:
+    """Serialise ``value`` for an operation, mapping failures to :class:`SerDesError`.
+
+    Args:
+        serdes: The serdes to use; the extended-type serdes when ``None``.
+        value: The value.
+        operation_id: The owning operation (named in errors).
+        durable_execution_arn: The execution.
+    """
+    codec = serdes or EXTENDED_SERDES
+    try:
+        return codec.serialize(value, SerDesContext(operation_id, durable_execution_arn))
+    except RetryableSerDesError:
+        raise
+    except SerDesError as exc:
+        raise SerDesError(
+            f"operation {operation_id}: cannot serialise {type(value).__name__}: {exc.message}",
+            error_type="SerDesError",
+        ) from exc
+    except Exception as exc:
+        raise SerDesError(
+            f"operation {operation_id}: cannot serialise {type(value).__name__} with "
+            f"{type(codec).__name__}: {type(exc).__name__}: {exc}",
+            error_type="SerDesError",
+        ) from exc
+
+
+def deserialize(
+    serdes: SerDes[Any] | None, data: str | None, operation_id: str, durable_execution_arn: str
+) -> Any:
+    """Deserialise a stored payload (``None`` stays ``None``); failures become :class:`SerDesError`."""
+    if data is None:
+        return None
+    codec = serdes or EXTENDED_SERDES
+    try:
+        return codec.deserialize(data, SerDesContext(operation_id, durable_execution_arn))
+    except RetryableSerDesError:
+        raise
+    except Exception as exc:
+        raise SerDesError(
+            f"operation {operation_id}: cannot deserialise the stored payload with "
+            f"{type(codec).__name__}: {type(exc).__name__}: {exc}",
+            error_type="SerDesError",
+        ) from exc

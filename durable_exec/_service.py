@@ -1,0 +1,360 @@
+"""The service client: the only module that talks to botocore and tenacity.
+
+:class:`DurableService` is the small interface the rest of the SDK uses (two
+calls: checkpoint and get-state). :class:`BotocoreDurableService` implements
+it over any botocore-shaped ``lambda`` client: a real one, the user's own
+(``boto3_client=``), or the in-process service of :mod:`durable_exec.testing`.
+
+Every foreign error is translated here, once, into :class:`CheckpointError`
+with the cause kept (``raise ... from exc``). Each error falls in one of three
+classes:
+
+* **transient** (throttling, 5xx, connection resets, timeouts): retried here
+  with tenacity, jittered and bounded; if retries run out, the invocation is
+  retried by Lambda;
+* **retry the invocation** (a stale checkpoint token): re-raised at once so
+  Lambda invokes the function again with a fresh token;
+* **fail the execution** (other 4xx such as a payload over the size limit,
+  KMS misconfiguration): retrying cannot help.
+
+botocore and tenacity are imported on first use, so ``import durable_exec``
+stays cheap on a cold start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from durable_exec._clock import SYSTEM_CLOCK, Clock
+from durable_exec._errors import CheckpointError
+from durable_exec._version import __version__
+from durable_exec._wire import Operation, OperationUpdate, WireFormatError
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+__all__ = [
+    "BotocoreDurableService",
+    "CheckpointResult",
+    "DurableService",
+    "ServiceRetryPolicy",
+    "StatePage",
+    "default_lambda_client",
+    "translate_error",
+]
+
+_STALE_TOKEN_PREFIX = "invalid checkpoint token"
+_KMS_CODES = frozenset(
+    {
+        "KMSAccessDeniedException",
+        "KMSDisabledException",
+        "KMSInvalidStateException",
+        "KMSNotFoundException",
+    }
+)
+_THROTTLING_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
+)
+
+
+@dataclasses.dataclass(slots=True)
+class CheckpointResult:
+    """What a checkpoint call returned.
+
+    Attributes:
+        token: The next checkpoint token; ``None`` means the service revoked the chain.
+        operations: Operations that changed since the previous checkpoint.
+        next_marker: Set when more changed operations must be paged in.
+    """
+
+    token: str | None
+    operations: list[Operation]
+    next_marker: str | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class StatePage:
+    """One page of ``GetDurableExecutionState``."""
+
+    operations: list[Operation]
+    next_marker: str | None = None
+
+
+class DurableService(Protocol):
+    """The two calls an invocation makes to the durable-execution API."""
+
+    def checkpoint(
+        self, arn: str, token: str, updates: Sequence[OperationUpdate], client_token: str
+    ) -> CheckpointResult:
+        """Send one batch of updates; retried calls reuse ``client_token``."""
+        ...
+
+    def get_state(self, arn: str, token: str, marker: str | None) -> StatePage:
+        """Fetch one page of the execution's operations."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServiceRetryPolicy:
+    """Bounds of the in-process retries of transient API errors.
+
+    Attributes:
+        max_attempts: Calls in all, the first one included.
+        initial_backoff: Upper bound of the first jittered back-off, in seconds.
+        max_backoff: Upper bound of any one back-off, in seconds.
+        max_retry_after: Longest ``Retry-After`` the SDK honours, in seconds.
+    """
+
+    max_attempts: int = 5
+    initial_backoff: float = 0.1
+    max_backoff: float = 2.0
+    max_retry_after: float = 5.0
+
+
+def _error_details(exc: BaseException) -> tuple[str | None, int | None, str, float | None]:
+    response: Any = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None, None, str(exc), None
+    error = response.get("Error") or {}
+    meta = response.get("ResponseMetadata") or {}
+    code = error.get("Code")
+    status = meta.get("HTTPStatusCode")
+    message = error.get("Message") or error.get("message") or str(exc)
+    headers = meta.get("HTTPHeaders") or {}
+    retry_after: float | None = None
+    raw_after = headers.get("retry-after")
+    if raw_after is not None:
+        try:
+            retry_after = max(0.0, float(raw_after))
+        except (TypeError, ValueError):
+            retry_after = None
+    return code, status if isinstance(status, int) else None, str(message), retry_after
+
+
+def _is_transient(exc: BaseException) -> bool:
+    code, status, _, _ = _error_details(exc)
+    if code is None and status is None:
+        return _is_connection_error(exc)
+    if code in _KMS_CODES:
+        return False
+    return code in _THROTTLING_CODES or status == 429 or (status is not None and status >= 500)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    from botocore import exceptions as bexc  # noqa: PLC0415 - botocore loads on first use
+
+    return isinstance(
+        exc,
+        bexc.ConnectionError | bexc.HTTPClientError | bexc.ReadTimeoutError | ConnectionError,
+    )
+
+
+def translate_error(exc: BaseException, operation: str) -> CheckpointError:
+    """Translate a botocore (or transport) error into a :class:`CheckpointError`.
+
+    Args:
+        exc: What botocore raised.
+        operation: The API operation, for the message.
+
+    Returns:
+        A retryable error (Lambda retries the invocation) for throttling, 5xx,
+        connection errors and stale tokens; a non-retryable one (the execution
+        fails) for KMS errors and other 4xx.
+    """
+    code, status, message, _ = _error_details(exc)
+    if code is None and status is None:
+        return CheckpointError(
+            f"{operation} failed: {type(exc).__name__}: {exc}. Lambda will retry the invocation.",
+            retryable=True,
+        )
+    where = f"{operation} failed with {code or 'an error'} (HTTP {status}): {message}"
+    if code in _KMS_CODES:
+        return CheckpointError(
+            f"{where}. Check the execution's KMS key and its key policy; the execution fails.",
+            error_code=code,
+            status_code=status,
+            retryable=False,
+        )
+    if code == "InvalidParameterValueException" and message.lower().startswith(
+        _STALE_TOKEN_PREFIX
+    ):
+        return CheckpointError(
+            f"{where}. Another invocation owns the checkpoint token chain; "
+            "Lambda will retry this invocation with a fresh token.",
+            error_code=code,
+            status_code=status,
+            retryable=True,
+        )
+    if _is_transient(exc):
+        return CheckpointError(
+            f"{where}. Retries ran out; Lambda will retry the invocation.",
+            error_code=code,
+            status_code=status,
+            retryable=True,
+        )
+    return CheckpointError(
+        f"{where}. The request cannot succeed as sent; the execution fails.",
+        error_code=code,
+        status_code=status,
+        retryable=False,
+    )
+
+
+_client_lock = threading.Lock()
+_default_client: Any = None  # guarded by _client_lock
+
+
+def default_lambda_client() -> LambdaClient:
+    """Return the process-wide botocore ``lambda`` client, creating it on first use.
+
+    It honours the standard botocore configuration (``AWS_REGION``,
+    ``AWS_ENDPOINT_URL_LAMBDA``, credentials chain). botocore's own retries are
+    off: transient errors are retried in one layer only, by this module.
+    """
+    global _default_client  # noqa: PLW0603 - one client per process, reused across warm starts
+    with _client_lock:
+        if _default_client is None:
+            import botocore.config  # noqa: PLC0415
+            import botocore.session  # noqa: PLC0415
+
+            session = botocore.session.get_session()
+            _default_client = session.create_client(
+                "lambda",
+                config=botocore.config.Config(
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                    connect_timeout=5,
+                    read_timeout=50,
+                    user_agent_extra=f"durable-exec/{__version__}",
+                ),
+            )
+        return _default_client  # type: ignore[no-any-return]
+
+
+def new_client_token() -> str:
+    """Return a fresh idempotency token for one checkpoint batch."""
+    return os.urandom(16).hex()
+
+
+class BotocoreDurableService:
+    """:class:`DurableService` over a botocore-shaped ``lambda`` client.
+
+    Args:
+        client: A botocore/boto3 ``lambda`` client, or anything with the same
+            ``checkpoint_durable_execution`` and ``get_durable_execution_state``
+            methods.
+        clock: Used for back-off pauses (a virtual clock skips them).
+        retry_policy: Bounds of transient-error retries.
+        deadline: Returns the seconds left in this invocation; retries stop
+            when the next back-off would not fit.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        retry_policy: ServiceRetryPolicy | None = None,
+        deadline: Callable[[], float] | None = None,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._policy = retry_policy or ServiceRetryPolicy()
+        self._deadline = deadline
+        self._retrying: Any = None
+
+    def _call(self, operation: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if self._retrying is None:
+            self._retrying = self._build_retrying()
+        try:
+            return self._retrying(fn)  # type: ignore[no-any-return]
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc, operation) from exc
+
+    def _build_retrying(self) -> Any:
+        import tenacity  # noqa: PLC0415 - loaded on the first API call
+
+        policy = self._policy
+        jitter = tenacity.wait_random_exponential(
+            multiplier=policy.initial_backoff, max=policy.max_backoff
+        )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            outcome = state.outcome
+            if outcome is not None and outcome.failed:
+                _, _, _, retry_after = _error_details(outcome.exception())  # type: ignore[arg-type]
+                if retry_after is not None:
+                    return min(retry_after, policy.max_retry_after)
+            return float(jitter(state))
+
+        def out_of_time(state: tenacity.RetryCallState) -> bool:
+            if self._deadline is None:
+                return False
+            return self._deadline() <= (state.upcoming_sleep or 0.0) + 1.0
+
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.max_attempts) | out_of_time,
+            wait=wait,
+            retry=tenacity.retry_if_exception(_is_transient),
+            sleep=self._clock.sleep,
+            reraise=True,
+        )
+
+    def checkpoint(
+        self, arn: str, token: str, updates: Sequence[OperationUpdate], client_token: str
+    ) -> CheckpointResult:
+        """Send one batch; see :class:`DurableService`."""
+        wire_updates = [u.to_wire() for u in updates]
+
+        def call() -> dict[str, Any]:
+            response: dict[str, Any] = self._client.checkpoint_durable_execution(
+                DurableExecutionArn=arn,
+                CheckpointToken=token,
+                Updates=wire_updates,
+                ClientToken=client_token,
+            )
+            return response
+
+        response = self._call("CheckpointDurableExecution", call)
+        try:
+            state = response.get("NewExecutionState") or {}
+            operations = [Operation.from_wire(o) for o in state.get("Operations") or ()]
+        except (WireFormatError, AttributeError, TypeError) as exc:
+            raise CheckpointError(
+                f"CheckpointDurableExecution returned a response this SDK cannot read: {exc}",
+                retryable=True,
+            ) from exc
+        return CheckpointResult(
+            token=response.get("CheckpointToken") or None,
+            operations=operations,
+            next_marker=state.get("NextMarker") or None,
+        )
+
+    def get_state(self, arn: str, token: str, marker: str | None) -> StatePage:
+        """Fetch one page of state; see :class:`DurableService`."""
+        kwargs: dict[str, Any] = {
+            "DurableExecutionArn": arn,
+            "CheckpointToken": token,
+            "MaxItems": 1000,
+        }
+        if marker:
+            kwargs["Marker"] = marker
+
+        def call() -> dict[str, Any]:
+            response: dict[str, Any] = self._client.get_durable_execution_state(**kwargs)
+            return response
+
+        response = self._call("GetDurableExecutionState", call)
+        try:
+            operations = [Operation.from_wire(o) for o in response.get("Operations") or ()]
+        except (WireFormatError, AttributeError, TypeError) as exc:
+            raise CheckpointError(
+                f"GetDurableExecutionState returned a response this SDK cannot read: {exc}",
+                retryable=True,
+            ) from exc
+        return StatePage(operations=operations, next_marker=response.get("NextMarker") or None)

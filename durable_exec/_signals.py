@@ -1,0 +1,30 @@
+"""Private control-flow signals.
+
+They derive from ``BaseException`` so that a user's ``except Exception`` cannot
+swallow them: a suspension must unwind the whole handler, and an orphaned
+branch must stop at its next durable call. The handler and the map/parallel
+runner are the only places that catch them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BranchOrphaned", "SuspendExecution"]
+
+
+class SuspendExecution(BaseException):  # noqa: N818 - a signal, not an error
+    """Stop the invocation here; the service invokes the function again later.
+
+    Attributes:
+        resume_at: Wall-clock time (epoch seconds) at which progress becomes
+            possible again, when known (waits, retries). ``None`` means an
+            external event is awaited (callback, chained invoke).
+    """
+
+    def __init__(self, reason: str = "", resume_at: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.resume_at = resume_at
+
+
+class BranchOrphaned(BaseException):  # noqa: N818 - a signal, not an error
+    """A map/parallel branch kept running after its batch completed; it must stop."""
