@@ -13,6 +13,7 @@ Example:
     ...     return context.step(add(1, 2))
 """
 
+from durable_exec._concurrency import BatchItem, BatchResult, CompletionReason
 from durable_exec._config import (
     BatchItemStatus,
     CallbackConfig,
@@ -36,7 +37,9 @@ from durable_exec._config import (
 from durable_exec._context import (
     DurableContext,
     ExecutionContext,
+    durable_parallel_branch,
     durable_step,
+    durable_wait_for_callback,
     durable_with_child_context,
 )
 from durable_exec._durations import Duration
@@ -65,6 +68,7 @@ from durable_exec._errors import (
 )
 from durable_exec._handler import DurableHandler, durable_execution
 from durable_exec._logging import DurableLogger, LoggerInterface
+from durable_exec._operations.callback import Callback, WaitForCallbackContext
 from durable_exec._operations.step import StepContext
 from durable_exec._retry import (
     ExponentialRetryStrategy,
@@ -87,10 +91,20 @@ from durable_exec._serde import (
     SerDesContext,
 )
 from durable_exec._version import __version__
+from durable_exec._waits import (
+    WaitForConditionCheckContext,
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+    create_wait_strategy,
+)
 
 __all__ = [
     "BatchCompletionError",
+    "BatchItem",
     "BatchItemStatus",
+    "BatchResult",
+    "Callback",
     "CallbackConfig",
     "CallbackError",
     "CallbackExternalError",
@@ -103,6 +117,7 @@ __all__ = [
     "CompletionDecision",
     "CompletionItemStatus",
     "CompletionOutcome",
+    "CompletionReason",
     "CompletionStatus",
     "DurableContext",
     "DurableExecutionsError",
@@ -146,13 +161,21 @@ __all__ = [
     "UnrecoverableError",
     "ValidationError",
     "WaitForCallbackConfig",
+    "WaitForCallbackContext",
+    "WaitForConditionCheckContext",
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
     "WaitForConditionError",
+    "WaitStrategyConfig",
     "__version__",
     "complete_batch",
     "continue_batch",
     "create_linear_retry_strategy",
     "create_retry_strategy",
+    "create_wait_strategy",
     "durable_execution",
+    "durable_parallel_branch",
     "durable_step",
+    "durable_wait_for_callback",
     "durable_with_child_context",
 ]

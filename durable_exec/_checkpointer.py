@@ -37,6 +37,7 @@ from durable_exec._wire import OperationAction, OperationType, OperationUpdate
 
 __all__ = ["BatcherConfig", "CancelScope", "Checkpointer"]
 
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BatcherConfig:
     """Limits of one checkpoint call.
@@ -65,6 +66,10 @@ class CancelScope:
     def __init__(self, parent: CancelScope | None = None) -> None:
         self.parent = parent
         self._cancelled = False
+
+    def cancel_quietly(self) -> None:
+        """Cancel without sending anything (the batch ends by suspension or a fatal error)."""
+        self._cancelled = True
 
     @property
     def cancelled(self) -> bool:
@@ -148,9 +153,7 @@ class Checkpointer:
         """
         self._put(update, None, scope)
 
-    def checkpoint(
-        self, update: OperationUpdate | None, scope: CancelScope | None = None
-    ) -> None:
+    def checkpoint(self, update: OperationUpdate | None, scope: CancelScope | None = None) -> None:
         """Queue ``update`` (or an empty refresh) and block until it is durable.
 
         Raises:
@@ -310,7 +313,7 @@ class Checkpointer:
         if needs_call and self._failure is None and not self._revoked:
             try:
                 self._call(updates)
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiter, never stranded
+            except BaseException as exc:
                 error = exc
         elif self._failure is not None:
             error = self._failure
@@ -324,9 +327,7 @@ class Checkpointer:
                 item.waiter.event.set()
 
     def _call(self, updates: list[OperationUpdate]) -> None:
-        result = self._service.checkpoint(
-            self._state.arn, self._token, updates, new_client_token()
-        )
+        result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())
         self.calls += 1
         self.updates_sent += len(updates)
         now = self._clock.now()

@@ -116,7 +116,10 @@ class CompletionOutcome(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class CompletionDecision:
-    """A custom completion predicate's answer; build it with :func:`complete_batch` or :func:`continue_batch`."""
+    """A custom completion predicate's answer.
+
+    Build it with :func:`complete_batch` or :func:`continue_batch`.
+    """
 
     complete: bool
     outcome: CompletionOutcome | None = None

@@ -18,17 +18,38 @@ Determinism rules (what replay needs from your code):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from durable_exec._config import ChildConfig, StepConfig, validate_name
+from durable_exec._concurrency import MAP, PARALLEL, BatchResult, run_batch
+from durable_exec._config import (
+    CallbackConfig,
+    ChildConfig,
+    InvokeConfig,
+    MapConfig,
+    ParallelBranch,
+    ParallelConfig,
+    StepConfig,
+    WaitForCallbackConfig,
+    validate_name,
+)
 from durable_exec._durations import DurationLike
+from durable_exec._errors import ValidationError
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger, LoggerInterface
 from durable_exec._operations.base import ContextCore
+from durable_exec._operations.callback import (
+    Callback,
+    WaitForCallbackContext,
+    run_create_callback,
+    run_wait_for_callback,
+)
 from durable_exec._operations.child import run_child
+from durable_exec._operations.invoke import run_invoke, validate_function_name
 from durable_exec._operations.step import StepContext, run_step
 from durable_exec._operations.wait import run_wait, wait_seconds
+from durable_exec._operations.wait_for_condition import run_wait_for_condition
+from durable_exec._waits import WaitForConditionCheckContext, WaitForConditionConfig
 
 if TYPE_CHECKING:
     from durable_exec._operations.base import Invocation
@@ -36,11 +57,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DurableContext",
     "ExecutionContext",
+    "durable_parallel_branch",
     "durable_step",
+    "durable_wait_for_callback",
     "durable_with_child_context",
 ]
 
 T = TypeVar("T")
+U = TypeVar("U")
 P = ParamSpec("P")
 
 
@@ -181,7 +205,7 @@ class DurableContext:
         name: str | None = None,
         config: ChildConfig[T] | None = None,
     ) -> T:
-        """Run ``func`` in a child context: its operations get their own ids, its result one checkpoint.
+        """Run ``func`` in a child context: its own operation ids, one checkpointed result.
 
         On replay: a finished child returns its stored result (or raises its stored
         :class:`~durable_exec.ChildContextError`) without running ``func``; an
@@ -190,7 +214,7 @@ class DurableContext:
         its operations' checkpoints.
 
         Args:
-            func: ``(DurableContext) -> T``; typically built with :func:`durable_with_child_context`.
+            func: ``(DurableContext) -> T``, typically from :func:`durable_with_child_context`.
             name: Operation name (default: the decorated function's name).
             config: Serdes, sub-type, summary generator.
 
@@ -199,6 +223,211 @@ class DurableContext:
         """
         op_name = _operation_name(func, name)
         return run_child(self._core, func, op_name, config or ChildConfig())
+
+    def map(
+        self,
+        inputs: Sequence[U],
+        func: Callable[[DurableContext, U, int, Sequence[U]], T],
+        name: str | None = None,
+        config: MapConfig[U] | None = None,
+    ) -> BatchResult[T]:
+        """Run ``func(context, item, index, inputs)`` for every item, concurrently.
+
+        Each item runs in its own child context (SubType ``MapIteration``) on a
+        thread pool; ``config.max_concurrency`` bounds the items in flight (running
+        or suspended). Item failures are captured in the result, not raised. By
+        default the map stops scheduling at the first failure; set
+        ``config.completion_config`` to tolerate failures or finish early.
+
+        On replay: a finished map returns its stored result without running any
+        item; an unfinished one runs again, and finished items return from their
+        own checkpoints without a thread.
+
+        Args:
+            inputs: The items (a sequence; its order fixes each item's id).
+            func: ``(context, item, index, inputs) -> result``.
+            name: Operation name.
+            config: Concurrency, completion policy, serdes, naming, nesting.
+
+        Returns:
+            A :class:`~durable_exec.BatchResult` with one item per started item.
+
+        Raises:
+            ValidationError: ``min_successful`` exceeds the number of items.
+        """
+        config = config or MapConfig()
+        items = list(inputs)
+        namer = config.item_namer
+        branches = []
+        for index, item in enumerate(items):
+            item_name = namer(item, index) if namer is not None else f"map-item-{index}"
+            branches.append(
+                (
+                    item_name,
+                    namer is not None,
+                    functools.partial(_call_item, func, item, index, items),
+                )
+            )
+        return run_batch(
+            self._core,
+            MAP,
+            branches,
+            _operation_name(func, name),
+            max_concurrency=config.max_concurrency,
+            completion=config.completion_config,
+            serdes=config.serdes,
+            item_serdes=config.item_serdes,
+            summary_generator=config.summary_generator,
+            nesting=config.nesting_type,
+        )
+
+    def parallel(
+        self,
+        functions: Sequence[Callable[[DurableContext], T] | ParallelBranch[T]],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> BatchResult[T]:
+        """Run each ``function(context)`` concurrently, each in its own child context.
+
+        Like :meth:`map` (same concurrency, suspension and replay rules) with one
+        branch per function (SubType ``ParallelBranch``, named
+        ``parallel-branch-{i}`` or by :class:`~durable_exec.ParallelBranch`). By
+        default every branch must succeed: the first failure stops scheduling.
+
+        Returns:
+            A :class:`~durable_exec.BatchResult`; call ``throw_if_error()`` to raise
+            the first failure.
+        """
+        config = config or ParallelConfig()
+        branches = []
+        for index, function in enumerate(functions):
+            if isinstance(function, ParallelBranch):
+                branch_name = function.name if function.name is not None else None
+                branches.append(
+                    (
+                        branch_name if branch_name is not None else f"parallel-branch-{index}",
+                        branch_name is not None,
+                        function.func,
+                    )
+                )
+            else:
+                branches.append((f"parallel-branch-{index}", False, function))
+        if name:
+            validate_name(name)
+        return run_batch(
+            self._core,
+            PARALLEL,
+            branches,
+            name or None,
+            max_concurrency=config.max_concurrency,
+            completion=config.completion_config,
+            serdes=config.serdes,
+            item_serdes=config.item_serdes,
+            summary_generator=config.summary_generator,
+            nesting=config.nesting_type,
+        )
+
+    def create_callback(
+        self, name: str | None = None, config: CallbackConfig | None = None
+    ) -> Callback:
+        """Create a callback an external system completes; return its handle at once.
+
+        The CALLBACK is checkpointed synchronously (the service issues the id).
+        Pass :attr:`Callback.callback_id` to the external system, then call
+        :meth:`Callback.result`, which suspends the invocation until the result
+        arrives. Failures are raised by ``result()``, never here, so code between
+        the two runs on every invocation.
+
+        On replay: returns the same callback (same id) without a new checkpoint.
+
+        Args:
+            name: Operation name.
+            config: Timeout, heartbeat timeout, serdes of the result (raw string by default).
+        """
+        if name:
+            validate_name(name)
+        return run_create_callback(self._core, name or None, config or CallbackConfig())
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str, WaitForCallbackContext], Any],
+        name: str | None = None,
+        config: WaitForCallbackConfig | None = None,
+    ) -> Any:
+        """Create a callback, give its id to ``submitter`` inside a step, and wait for the result.
+
+        Recorded as a child context (SubType ``WaitForCallback``) holding the
+        CALLBACK and the submitter STEP (retried by ``config.retry_strategy``).
+
+        On replay: a completed wait returns its stored result; the submitter never
+        runs again once it has succeeded.
+
+        Raises:
+            CallbackExternalError: The external system reported failure.
+            CallbackTimeoutError: The callback or its heartbeat timed out.
+            CallbackSubmitterError: The submitter failed and its retries ran out.
+        """
+        op_name = _operation_name(submitter, name)
+        return run_wait_for_callback(self._core, submitter, op_name, config)
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any,
+        name: str | None = None,
+        config: InvokeConfig[Any, Any] | None = None,
+    ) -> Any:
+        """Invoke another Lambda function (durable or not) and return its result.
+
+        The invocation ends (no compute billed) until the target finishes; durable
+        targets need a qualified name (version or alias).
+
+        On replay: returns the stored result or raises the stored error.
+
+        Args:
+            function_name: Name or ARN of the target, 1-256 characters.
+            payload: The target's input (JSON by default).
+            name: Operation name.
+            config: Payload and result serdes, tenant id.
+
+        Raises:
+            InvokeError: The target failed, timed out or was stopped.
+            ValidationError: ``function_name`` is empty or too long.
+        """
+        validate_function_name(function_name)
+        if name:
+            validate_name(name)
+        return run_invoke(
+            self._core, function_name, payload, name or None, config or InvokeConfig()
+        )
+
+    def wait_for_condition(
+        self,
+        check: Callable[[T, WaitForConditionCheckContext], T],
+        config: WaitForConditionConfig[T],
+        name: str | None = None,
+    ) -> T:
+        """Poll ``check(state, ctx) -> new_state`` until the wait strategy stops.
+
+        Returns the last state.
+
+        Recorded as one STEP (SubType ``WaitForCondition``). Between checks the
+        state is checkpointed and the invocation ends for the strategy's delay.
+
+        On replay: returns the final state once done; otherwise resumes polling
+        from the last checkpointed state.
+
+        Raises:
+            WaitForConditionError: ``check`` raised, or the strategy gave up.
+            ValidationError: ``check`` or ``config`` is missing.
+        """
+        if check is None or not callable(check):
+            raise ValidationError("wait_for_condition needs a callable check(state, context)")
+        if not isinstance(config, WaitForConditionConfig):
+            raise ValidationError("wait_for_condition needs a WaitForConditionConfig")
+        if name:
+            validate_name(name)
+        return run_wait_for_condition(self._core, check, config, name or None)  # type: ignore[no-any-return]
 
 
 def _make_context(core: ContextCore) -> DurableContext:
@@ -232,12 +461,67 @@ def durable_step(
 def durable_with_child_context(
     func: Callable[Concatenate[DurableContext, P], T],
 ) -> Callable[P, Callable[[DurableContext], T]]:
-    """Turn ``f(context, *args)`` into ``f(*args)`` returning a body for ``run_in_child_context``."""
+    """Turn ``f(context, *args)`` into ``f(*args)`` returning a child-context body.
+
+    The child context is named after the function unless given a name.
+    """
 
     @functools.wraps(func)
     def bind(*args: P.args, **kwargs: P.kwargs) -> Callable[[DurableContext], T]:
         def run(context: DurableContext) -> T:
             return func(context, *args, **kwargs)
+
+        run._original_name = func.__name__  # type: ignore[attr-defined]
+        return run
+
+    return bind
+
+
+def _call_item(
+    func: Callable[[DurableContext, Any, int, Sequence[Any]], Any],
+    item: Any,
+    index: int,
+    items: Sequence[Any],
+    context: DurableContext,
+) -> Any:
+    return func(context, item, index, items)
+
+
+def durable_parallel_branch(
+    name: str | None = None,
+) -> Callable[[Callable[Concatenate[DurableContext, P], T]], Callable[P, ParallelBranch[T]]]:
+    """Turn ``f(context, *args)`` into ``f(*args)`` returning a named :class:`ParallelBranch`.
+
+    Without ``name`` the branch is named ``parallel-branch-{i}``, as in the official SDK.
+    """
+
+    def decorate(
+        func: Callable[Concatenate[DurableContext, P], T],
+    ) -> Callable[P, ParallelBranch[T]]:
+        @functools.wraps(func)
+        def bind(*args: P.args, **kwargs: P.kwargs) -> ParallelBranch[T]:
+            def run(context: DurableContext) -> T:
+                return func(context, *args, **kwargs)
+
+            return ParallelBranch(run, name)
+
+        return bind
+
+    return decorate
+
+
+def durable_wait_for_callback(
+    func: Callable[Concatenate[str, WaitForCallbackContext, P], Any],
+) -> Callable[P, Callable[[str, WaitForCallbackContext], Any]]:
+    """Turn ``f(callback_id, ctx, *args)`` into ``f(*args)`` returning a submitter.
+
+    Pass the submitter to ``wait_for_callback``; the operation is named after the function.
+    """
+
+    @functools.wraps(func)
+    def bind(*args: P.args, **kwargs: P.kwargs) -> Callable[[str, WaitForCallbackContext], Any]:
+        def run(callback_id: str, context: WaitForCallbackContext) -> Any:
+            return func(callback_id, context, *args, **kwargs)
 
         run._original_name = func.__name__  # type: ignore[attr-defined]
         return run
@@ -259,4 +543,3 @@ def root_context(invocation: Invocation) -> DurableContext:
         make_context=_make_context,
     )
     return DurableContext(core)
-

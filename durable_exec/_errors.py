@@ -3,10 +3,10 @@
 Errors are grouped by *what happens next*::
 
     Exception
-    └─ DurableExecutionsError                 root of everything the SDK raises
-       ├─ ValidationError (ValueError)        bad arguments or configuration; raised before any checkpoint
-       ├─ SerDesError                         a value could not be (de)serialised; the operation fails
-       ├─ DurableOperationError               a durable operation failed; rebuilt identically on replay
+    └─ DurableExecutionsError             root of everything the SDK raises
+       ├─ ValidationError (ValueError)    bad arguments or configuration; nothing checkpointed
+       ├─ SerDesError                     a value could not be (de)serialised; the operation fails
+       ├─ DurableOperationError           a durable operation failed; rebuilt identically on replay
        │  ├─ StepError
        │  ├─ InvokeError
        │  ├─ ChildContextError
@@ -19,7 +19,7 @@ Errors are grouped by *what happens next*::
        └─ UnrecoverableError                  ends the invocation; ``termination_reason`` says why
           ├─ ExecutionError                   the execution FAILS; Lambda does not retry
           │  └─ NonDeterministicExecutionError  code and history disagree
-          └─ InvocationError                  re-raised from the handler so Lambda retries the invocation
+          └─ InvocationError                  re-raised from the handler: Lambda retries
              ├─ CheckpointError               the durable-execution API refused or failed a call
              ├─ StepInterruptedError          an at-most-once step was found interrupted
              └─ RetryableSerDesError          a serdes asks for the invocation to be retried

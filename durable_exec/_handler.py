@@ -41,7 +41,13 @@ from durable_exec._wire import (
     WireFormatError,
 )
 
-__all__ = ["DurableHandler", "InvocationInput", "durable_execution", "parse_event", "run_invocation"]
+__all__ = [
+    "DurableHandler",
+    "InvocationInput",
+    "durable_execution",
+    "parse_event",
+    "run_invocation",
+]
 
 T = TypeVar("T")
 
@@ -228,9 +234,7 @@ def run_invocation(
         return _failed(exc)
     state = ExecutionState(envelope.arn, operations)
     checkpointer = Checkpointer(service, state, envelope.token, clock=clock, config=batcher)
-    base_logger = DurableLogger(
-        DEFAULT_LOGGER, {"executionArn": envelope.arn}, lambda: False
-    )
+    base_logger = DurableLogger(DEFAULT_LOGGER, {"executionArn": envelope.arn}, lambda: False)
     invocation = Invocation(
         arn=envelope.arn,
         state=state,
@@ -258,7 +262,7 @@ def run_invocation(
             raise
         except ExecutionError as exc:
             output = _failed(exc)
-        except Exception as exc:  # noqa: BLE001 - a user error fails the execution
+        except Exception as exc:
             output = _failed(exc)
         output = _settle_large_error(output, invocation)
     except BaseException as exc:
@@ -311,4 +315,3 @@ def _settle_large_error(output: dict[str, Any], invocation: Invocation) -> dict[
         )
     )
     return {"Status": "FAILED"}
-

@@ -26,6 +26,7 @@ from durable_exec._durations import Duration, DurationLike, to_seconds
 from durable_exec._errors import ValidationError
 
 __all__ = [
+    "ExponentialRetryStrategy",
     "JitterStrategy",
     "LinearRetryStrategy",
     "LinearRetryStrategyConfig",
@@ -35,7 +36,6 @@ __all__ = [
     "RetryPresets",
     "RetryStrategy",
     "RetryStrategyConfig",
-    "ExponentialRetryStrategy",
     "create_linear_retry_strategy",
     "create_retry_strategy",
 ]
@@ -199,7 +199,9 @@ def create_retry_strategy(config: RetryStrategyConfig | None = None) -> Exponent
 
 @dataclasses.dataclass(frozen=True)
 class LinearRetryStrategyConfig:
-    """Linear back-off settings: the delay after attempt ``n`` is ``initial_delay + increment * (n - 1)``.
+    """Linear back-off settings.
+
+    The delay after attempt ``n`` is ``min(initial_delay + increment * (n - 1), max_delay)``.
 
     Attributes:
         max_attempts: Attempts in all.
@@ -261,6 +263,9 @@ def create_linear_retry_strategy(
     return LinearRetryStrategy(config or LinearRetryStrategyConfig())
 
 
+_FIVE_SECONDS = Duration(5)
+
+
 class RetryPresets:
     """Named strategies, as in the official SDK."""
 
@@ -296,7 +301,7 @@ class RetryPresets:
 
     @staticmethod
     def critical() -> ExponentialRetryStrategy:
-        """10 attempts, 1 s growing ×1.5 to 60 s, no jitter."""
+        """10 attempts, 1 s growing by half each time to 60 s, no jitter."""
         return create_retry_strategy(
             RetryStrategyConfig(
                 max_attempts=10,
@@ -315,7 +320,7 @@ class RetryPresets:
         )
 
     @staticmethod
-    def fixed(interval: DurationLike = Duration(5)) -> ExponentialRetryStrategy:
+    def fixed(interval: DurationLike = _FIVE_SECONDS) -> ExponentialRetryStrategy:
         """5 attempts, ``interval`` apart."""
         return create_retry_strategy(
             RetryStrategyConfig(

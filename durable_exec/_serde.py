@@ -116,8 +116,8 @@ def register_extended_type(tag: str, cls: type, encode: _Encoder, decode: _Decod
     Args:
         tag: The envelope tag ``t``.
         cls: Instances of this class are encoded with ``encode``.
-        encode: Returns a value the envelope can hold (it is encoded recursively).
-        decode: Rebuilds the instance from the decoded value.
+        encode: Returns a dict whose values are encoded recursively.
+        decode: Rebuilds the instance from that dict, decoded.
     """
     _EXTRA[tag] = (cls, encode, decode)
 
@@ -165,7 +165,7 @@ def _wrap(value: Any) -> dict[str, Any]:
         return {"t": "D", "v": value.isoformat()}
     for tag, (cls, encode, _) in _EXTRA.items():
         if isinstance(value, cls):
-            return {"t": tag, "v": _wrap(encode(value))}
+            return {"t": tag, "v": {k: _wrap(v) for k, v in encode(value).items()}}
     raise SerDesError(
         f"Unsupported type: {type(value)!r}. The default serdes stores JSON primitives, "
         "lists, dicts, tuples, bytes, datetime, date, Decimal and UUID; pass a custom "
@@ -197,7 +197,7 @@ def _unwrap(node: Any) -> Any:
         return datetime.date.fromisoformat(value)
     extra = _EXTRA.get(tag)
     if extra is not None:
-        return extra[2](_unwrap(value))
+        return extra[2]({k: _unwrap(v) for k, v in value.items()})
     raise SerDesError(f"Unknown envelope tag {tag!r}")
 
 
@@ -257,7 +257,10 @@ def serialize(
 def deserialize(
     serdes: SerDes[Any] | None, data: str | None, operation_id: str, durable_execution_arn: str
 ) -> Any:
-    """Deserialise a stored payload (``None`` stays ``None``); failures become :class:`SerDesError`."""
+    """Deserialise a stored payload (``None`` stays ``None``).
+
+    Failures become :class:`SerDesError` naming the operation.
+    """
     if data is None:
         return None
     codec = serdes or EXTENDED_SERDES

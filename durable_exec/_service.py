@@ -47,7 +47,7 @@ __all__ = [
     "translate_error",
 ]
 
-_STALE_TOKEN_PREFIX = "invalid checkpoint token"
+_STALE_TOKEN_PREFIX = "invalid checkpoint token"  # noqa: S105 - an error message, not a secret
 _KMS_CODES = frozenset(
     {
         "KMSAccessDeniedException",
@@ -179,9 +179,7 @@ def translate_error(exc: BaseException, operation: str) -> CheckpointError:
             status_code=status,
             retryable=False,
         )
-    if code == "InvalidParameterValueException" and message.lower().startswith(
-        _STALE_TOKEN_PREFIX
-    ):
+    if code == "InvalidParameterValueException" and message.lower().startswith(_STALE_TOKEN_PREFIX):
         return CheckpointError(
             f"{where}. Another invocation owns the checkpoint token chain; "
             "Lambda will retry this invocation with a fresh token.",
@@ -298,7 +296,7 @@ class BotocoreDurableService:
             return self._deadline() <= (state.upcoming_sleep or 0.0) + 1.0
 
         return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.max_attempts) | out_of_time,
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(policy.max_attempts), out_of_time),
             wait=wait,
             retry=tenacity.retry_if_exception(_is_transient),
             sleep=self._clock.sleep,

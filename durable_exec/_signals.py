@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["BranchOrphaned", "SuspendExecution"]
 
 
-class SuspendExecution(BaseException):  # noqa: N818 - a signal, not an error
+class SuspendExecution(BaseException):
     """Stop the invocation here; the service invokes the function again later.
 
     Attributes:
@@ -26,5 +26,5 @@ class SuspendExecution(BaseException):  # noqa: N818 - a signal, not an error
         self.resume_at = resume_at
 
 
-class BranchOrphaned(BaseException):  # noqa: N818 - a signal, not an error
+class BranchOrphaned(BaseException):
     """A map/parallel branch kept running after its batch completed; it must stop."""

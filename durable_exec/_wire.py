@@ -107,7 +107,8 @@ def _timestamp(value: Any, *, field: str) -> float | None:
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.UTC)
-        return value.timestamp()
+        stamp: float = value.timestamp()
+        return stamp
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value) / 1000.0
     raise WireFormatError(f"{field} must be a datetime or epoch milliseconds, got {value!r}")

@@ -206,7 +206,8 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
     result = wrapper(error.message, error.type, error.data, error.stack_trace)
     cause_cls = (
         named
-        if isinstance(named, type) and issubclass(named, DurableOperationError)
+        if isinstance(named, type)
+        and issubclass(named, DurableOperationError)
         and named is not BatchCompletionError
         else DurableOperationError
     )

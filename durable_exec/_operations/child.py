@@ -101,12 +101,13 @@ def run_child_at(
         result = func(context)
     except UnrecoverableError:
         raise
-    except Exception as error:  # noqa: BLE001 - recorded as the context's failure
+    except Exception as error:
         if op_is_done(op):
             raise
         details = error_object(error)
         invocation.checkpointer.checkpoint(update(OperationAction.FAIL, error=details), core.scope)
-        raise rebuild_error(details, error_class) from error
+        failure = rebuild_error(details, error_class)
+        raise failure from failure.__cause__
     if op is not None and op.status is OperationStatus.SUCCEEDED:
         # ReplayChildren: the value was rebuilt from the children's checkpoints.
         return result
@@ -127,4 +128,3 @@ def run_child_at(
 def op_is_done(op: Any) -> bool:
     """Whether the context's operation is already terminal (its outcome must not be re-sent)."""
     return op is not None and op.is_terminal
-

@@ -26,7 +26,6 @@ from durable_exec._retry import RetryAttempt, RetryDecision, RetryPolicy, RetryP
 from durable_exec._serde import deserialize, serialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._wire import (
-    Operation,
     OperationAction,
     OperationStatus,
     OperationSubType,
@@ -85,7 +84,9 @@ def run_step(
         if op.is_terminal:
             raise StepError(f"step {name or op_id} ended {status.value}", error_type="StepError")
         if status is OperationStatus.PENDING:
-            raise SuspendExecution(f"step {op_id} waits for its next attempt", op.next_attempt_timestamp)
+            raise SuspendExecution(
+                f"step {op_id} waits for its next attempt", op.next_attempt_timestamp
+            )
 
     def update(action: OperationAction, **fields: Any) -> OperationUpdate:
         return OperationUpdate(
@@ -108,7 +109,7 @@ def run_step(
         interrupted = StepInterruptedError(
             f"Step operation_id={op_id} name={name} was previously interrupted", step_id=op_id
         )
-        _handle_failure(core, op, update, interrupted, attempt, strategy)
+        _handle_failure(core, update, interrupted, attempt, strategy)
 
     started_at = invocation.clock.now()
     if op is None or op.status is OperationStatus.READY:
@@ -126,9 +127,9 @@ def run_step(
         result = run(StepContext(step_logger, attempt, operation_id=op_id, name=name))
     except (ExecutionError, RetryableSerDesError):
         raise
-    except Exception as error:  # noqa: BLE001 - every user failure goes to the retry strategy
+    except Exception as error:
         first_start = op.start_timestamp if op is not None and op.start_timestamp else started_at
-        _handle_failure(core, op, update, error, attempt, strategy, first_start)
+        _handle_failure(core, update, error, attempt, strategy, first_start)
 
     try:
         payload = serialize(config.serdes, result, op_id, invocation.arn)
@@ -147,7 +148,6 @@ def _never() -> bool:
 
 def _handle_failure(
     core: ContextCore,
-    op: Operation | None,
     update: Callable[..., OperationUpdate],
     error: Exception,
     attempt: int,
@@ -159,14 +159,12 @@ def _handle_failure(
     now = clock.now()
     try:
         if isinstance(strategy, RetryPolicy):
-            decision = strategy.decide(
-                RetryAttempt(error, attempt, first_started_at or now, now)
-            )
+            decision = strategy.decide(RetryAttempt(error, attempt, first_started_at or now, now))
         else:
             decision = strategy(error, attempt)
         if not isinstance(decision, RetryDecision):
             raise TypeError(f"a retry strategy must return a RetryDecision, got {decision!r}")
-    except Exception as strategy_error:  # noqa: BLE001 - a broken strategy fails the step
+    except Exception as strategy_error:
         decision = RetryDecision.no_retry()
         error = strategy_error
     details = error_object(error)
@@ -181,4 +179,5 @@ def _handle_failure(
         )
         raise SuspendExecution(f"step retries in {delay}s", now + delay)
     core.checkpoint(update(OperationAction.FAIL, error=details))
-    raise rebuild_error(details, StepError) from error
+    failure = rebuild_error(details, StepError)
+    raise failure from failure.__cause__

@@ -1,0 +1,783 @@
+"""map and parallel: branches on a thread pool, bounded by ``max_concurrency``.
+
+A batch is a parent CONTEXT (SubType ``Map``/``Parallel``) with one child
+CONTEXT per item or branch (``MapIteration``/``ParallelBranch``). Branch ``i``
+has the id ``blake2b(f"{batch_id}-{i}")``, fixed by its index before anything
+is dispatched, so ids never depend on thread timing.
+
+The coordinator runs on the caller's thread and owns all branch bookkeeping
+(no lock needed); branch bodies run on a ``ThreadPoolExecutor`` and report
+back through a queue. Rules:
+
+* Branches start in index order. ``max_concurrency`` bounds branches *in
+  flight*: a branch suspended on a wait, retry, callback or invoke keeps its
+  slot until it finishes.
+* Pool threads: ``min(items, max_concurrency or 32, 256)``; items beyond that
+  wait in the pool's FIFO queue, so a large map never starts one OS thread per item.
+* A branch suspended until a known time (a wait, a step retry) is resumed in
+  the same invocation while other branches are still running: at its due time
+  the coordinator asks the service what changed and runs the branch again
+  (it replays up to where it stopped). When no branch is running and none can
+  start, the whole invocation suspends (PENDING); partial results are never
+  returned.
+* When the completion policy is met, the batch completes at once. Branches
+  still running are abandoned: they stop at their next durable call, are
+  reported ``STARTED``, and their threads are joined before the handler returns.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import enum
+import json
+import queue
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from durable_exec._checkpointer import CancelScope
+from durable_exec._config import (
+    BatchItemStatus,
+    ChildConfig,
+    CompletionConfig,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionStatus,
+    NestingType,
+)
+from durable_exec._errors import (
+    BatchCompletionError,
+    ChildContextError,
+    DurableOperationError,
+    ExecutionError,
+    InvocationError,
+    NonDeterministicExecutionError,
+    ValidationError,
+)
+from durable_exec._ids import operation_id
+from durable_exec._operations.base import (
+    ContextCore,
+    error_object,
+    rebuild_error,
+    validate_identity,
+)
+from durable_exec._operations.child import REPLAY_CHILDREN_THRESHOLD, run_child_at
+from durable_exec._serde import deserialize, register_extended_type, serialize
+from durable_exec._signals import BranchOrphaned, SuspendExecution
+from durable_exec._wire import (
+    ErrorObject,
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationSubType,
+    OperationType,
+    OperationUpdate,
+)
+
+__all__ = ["BatchItem", "BatchResult", "CompletionReason", "run_batch"]
+
+R = TypeVar("R")
+
+POOL_DEFAULT = 32
+"""Pool threads when ``max_concurrency`` is unset."""
+POOL_MAX = 256
+"""Upper bound on pool threads for one batch."""
+
+
+class CompletionReason(enum.Enum):
+    """Why a batch ended."""
+
+    ALL_COMPLETED = "ALL_COMPLETED"
+    MIN_SUCCESSFUL_REACHED = "MIN_SUCCESSFUL_REACHED"
+    FAILURE_TOLERANCE_EXCEEDED = "FAILURE_TOLERANCE_EXCEEDED"
+    CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
+    CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchItem(Generic[R]):
+    """One item or branch of a batch.
+
+    Attributes:
+        index: Position in the input.
+        status: SUCCEEDED, FAILED, or STARTED (abandoned when the batch completed early).
+        result: The branch's result (SUCCEEDED only).
+        error: The branch's error (FAILED only).
+    """
+
+    index: int
+    status: BatchItemStatus
+    result: R | None = None
+    error: ErrorObject | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"index", "status", "result", "error"}``."""
+        return {
+            "index": self.index,
+            "status": self.status.value,
+            "result": self.result,
+            "error": self.error.to_wire() if self.error is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchItem[Any]:
+        """Rebuild an item from :meth:`to_dict`'s output."""
+        error = data.get("error")
+        return cls(
+            index=int(data["index"]),
+            status=BatchItemStatus(data["status"]),
+            result=data.get("result"),
+            error=ErrorObject.from_wire(error) if error else None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult(Generic[R]):
+    """The outcome of ``map`` or ``parallel``: one item per started branch, in index order.
+
+    Branch failures are captured here, not raised; call :meth:`throw_if_error`
+    to raise the first one.
+
+    Attributes:
+        all: The items (never-started items are left out).
+        completion_reason: Why the batch ended.
+    """
+
+    all: list[BatchItem[R]]
+    completion_reason: CompletionReason
+
+    def succeeded(self) -> list[BatchItem[R]]:
+        """Items that succeeded."""
+        return [i for i in self.all if i.status is BatchItemStatus.SUCCEEDED]
+
+    def failed(self) -> list[BatchItem[R]]:
+        """Items that failed."""
+        return [i for i in self.all if i.status is BatchItemStatus.FAILED]
+
+    def started(self) -> list[BatchItem[R]]:
+        """Items abandoned while still running or suspended."""
+        return [i for i in self.all if i.status is BatchItemStatus.STARTED]
+
+    def get_results(self) -> list[R | None]:
+        """Results of the succeeded items, in index order."""
+        return [i.result for i in self.all if i.status is BatchItemStatus.SUCCEEDED]
+
+    def get_errors(self) -> list[ErrorObject | None]:
+        """Errors of the failed items, in index order."""
+        return [i.error for i in self.all if i.status is BatchItemStatus.FAILED]
+
+    def throw_if_error(self) -> None:
+        """Raise the first failure as :class:`ChildContextError` (or a custom FAILED decision).
+
+        Raises:
+            ChildContextError: An item failed.
+            BatchCompletionError: ``should_complete`` completed the batch as FAILED.
+        """
+        for item in self.all:
+            if item.status is BatchItemStatus.FAILED:
+                if item.error is None:
+                    raise ChildContextError(
+                        f"Batch item {item.index} failed without an ErrorObject."
+                    )
+                raise rebuild_error(item.error, ChildContextError)
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
+            raise BatchCompletionError(
+                self.completion_reason,
+                "Batch completed as failed by should_complete (CUSTOM_COMPLETION_FAILED)",
+            )
+
+    @property
+    def status(self) -> BatchItemStatus:
+        """FAILED if the batch counts as failed (an item failed, or a custom FAILED decision)."""
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
+            return BatchItemStatus.FAILED
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_SUCCEEDED:
+            return BatchItemStatus.SUCCEEDED
+        return BatchItemStatus.FAILED if self.has_failure else BatchItemStatus.SUCCEEDED
+
+    @property
+    def has_failure(self) -> bool:
+        """Whether any item failed."""
+        return any(i.status is BatchItemStatus.FAILED for i in self.all)
+
+    @property
+    def success_count(self) -> int:
+        """Number of succeeded items."""
+        return sum(1 for i in self.all if i.status is BatchItemStatus.SUCCEEDED)
+
+    @property
+    def failure_count(self) -> int:
+        """Number of failed items."""
+        return sum(1 for i in self.all if i.status is BatchItemStatus.FAILED)
+
+    @property
+    def started_count(self) -> int:
+        """Number of abandoned items."""
+        return sum(1 for i in self.all if i.status is BatchItemStatus.STARTED)
+
+    @property
+    def total_count(self) -> int:
+        """Number of items reported (started ones)."""
+        return len(self.all)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"all": [...], "completionReason": ...}``."""
+        return {
+            "all": [i.to_dict() for i in self.all],
+            "completionReason": self.completion_reason.value,
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], completion_config: CompletionConfig | None = None
+    ) -> BatchResult[Any]:
+        """Rebuild a result from :meth:`to_dict`'s output."""
+        items = [BatchItem.from_dict(i) for i in data.get("all", [])]
+        reason = data.get("completionReason")
+        if reason is None:
+            return cls(items, _infer_reason(items, completion_config))
+        return cls(items, CompletionReason(reason))
+
+
+def _infer_reason(items: list[BatchItem[Any]], config: CompletionConfig | None) -> CompletionReason:
+    failures = sum(1 for i in items if i.status is BatchItemStatus.FAILED)
+    successes = sum(1 for i in items if i.status is BatchItemStatus.SUCCEEDED)
+    policy = _Policy(config or CompletionConfig(), len(items))
+    if policy.tolerance_exceeded(failures):
+        return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
+    if (
+        config is not None
+        and config.min_successful
+        and successes >= config.min_successful
+        and successes + failures < len(items)
+    ):
+        return CompletionReason.MIN_SUCCESSFUL_REACHED
+    return CompletionReason.ALL_COMPLETED
+
+
+register_extended_type("br", BatchResult, BatchResult.to_dict, BatchResult.from_dict)
+
+
+class _Policy:
+    """The completion rules of one batch (see CompletionConfig)."""
+
+    def __init__(self, config: CompletionConfig, total: int) -> None:
+        self.config = config
+        self.total = total
+
+    def tolerance_exceeded(self, failed: int) -> bool:
+        c = self.config
+        if c.should_complete is not None:
+            return False
+        if not c.has_criteria:
+            return failed > 0
+        if c.tolerated_failure_count is not None and failed > c.tolerated_failure_count:
+            return True
+        pct = c.tolerated_failure_percentage
+        return pct is not None and self.total > 0 and failed / self.total * 100 > pct
+
+
+@dataclasses.dataclass(slots=True)
+class _Branch:
+    index: int
+    op_id: str
+    name: str | None
+    explicit_name: bool
+    func: Callable[[Any], Any]
+    status: str = "pending"  # pending | running | suspended | succeeded | failed
+    resume_at: float | None = None
+    result: Any = None
+    error: ErrorObject | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchSpec:
+    """What distinguishes map from parallel."""
+
+    sub_type: str
+    branch_sub_type: str
+    summary_type: str
+
+
+MAP = BatchSpec(OperationSubType.MAP.value, OperationSubType.MAP_ITERATION.value, "MapResult")
+PARALLEL = BatchSpec(
+    OperationSubType.PARALLEL.value, OperationSubType.PARALLEL_BRANCH.value, "ParallelResult"
+)
+
+
+def run_batch(
+    core: ContextCore,
+    spec: BatchSpec,
+    branches: Sequence[tuple[str | None, bool, Callable[[Any], Any]]],
+    name: str | None,
+    *,
+    max_concurrency: int | None,
+    completion: CompletionConfig,
+    serdes: Any,
+    item_serdes: Any,
+    summary_generator: Callable[[Any], str] | None,
+    nesting: NestingType,
+) -> BatchResult[Any]:
+    """Run a map or parallel; see ``DurableContext.map`` / ``DurableContext.parallel``.
+
+    Args:
+        core: The calling context.
+        spec: Map or parallel.
+        branches: ``(name, name_was_explicit, body(ctx))`` per item, in index order.
+        name: The batch's operation name.
+        max_concurrency: Branches in flight at once (all when ``None``).
+        completion: When the batch is done.
+        serdes: Serdes of the whole result.
+        item_serdes: Serdes of each branch's result.
+        summary_generator: Text stored in the summary of an oversized result.
+        nesting: NESTED or FLAT.
+    """
+    if completion.min_successful is not None and completion.min_successful > len(branches):
+        raise ValidationError(
+            f"min_successful cannot be greater than total items: "
+            f"{completion.min_successful} > {len(branches)}"
+        )
+    op_id = core.next_id()
+    parent = core.record_parent
+    invocation = core.invocation
+    arn = invocation.arn
+    op = invocation.state.get(op_id)
+    result_serdes = serdes
+    branch_serdes = item_serdes or serdes
+    if op is not None:
+        validate_identity(
+            op, op_type=OperationType.CONTEXT, sub_type=spec.sub_type, name=name, parent_id=parent
+        )
+        if op.status is OperationStatus.SUCCEEDED:
+            if not op.replay_children:
+                return deserialize(result_serdes, op.result, op_id, arn)  # type: ignore[no-any-return]
+            return _rebuild_from_children(core, spec, op, branches, branch_serdes, nesting)
+        if op.status is OperationStatus.FAILED:
+            raise rebuild_error(op.error, ChildContextError)
+    else:
+        core.enqueue(
+            OperationUpdate(
+                id=op_id,
+                type=OperationType.CONTEXT,
+                action=OperationAction.START,
+                parent_id=parent,
+                name=name,
+                sub_type=spec.sub_type,
+            )
+        )
+
+    def update(action: OperationAction, **fields: Any) -> OperationUpdate:
+        return OperationUpdate(
+            id=op_id,
+            type=OperationType.CONTEXT,
+            action=action,
+            parent_id=parent,
+            name=name,
+            sub_type=spec.sub_type,
+            **fields,
+        )
+
+    scope = CancelScope(core.scope)
+    try:
+        result = _Coordinator(
+            core,
+            spec,
+            op_id,
+            scope,
+            [
+                _Branch(i, operation_id(op_id, i), n, explicit, f)
+                for i, (n, explicit, f) in enumerate(branches)
+            ],
+            max_concurrency,
+            _Policy(completion, len(branches)),
+            branch_serdes,
+            nesting,
+        ).run()
+        payload = serialize(result_serdes, result, op_id, arn)
+        value = deserialize(result_serdes, payload, op_id, arn)
+        stored = payload
+        replay_children = False
+        if len(payload) > REPLAY_CHILDREN_THRESHOLD:
+            stored = _summary(spec, result, summary_generator)
+            replay_children = True
+    except (SuspendExecution, BranchOrphaned, ExecutionError, InvocationError):
+        scope.cancel_quietly()
+        raise
+    except Exception as error:
+        details = error_object(error)
+        invocation.checkpointer.complete_scope(scope, update(OperationAction.FAIL, error=details))
+        raise rebuild_error(details, ChildContextError) from None
+    invocation.checkpointer.complete_scope(
+        scope,
+        update(
+            OperationAction.SUCCEED,
+            payload=stored,
+            options={"ReplayChildren": replay_children},
+        ),
+    )
+    return value  # type: ignore[no-any-return]
+
+
+def _summary(
+    spec: BatchSpec, result: BatchResult[Any], generator: Callable[[Any], str] | None
+) -> str:
+    started = [i.index for i in result.all if i.status is BatchItemStatus.STARTED]
+    completed = [i.index for i in result.all if i.status is not BatchItemStatus.STARTED]
+    envelope: dict[str, Any] = {
+        "type": spec.summary_type,
+        "totalCount": result.total_count,
+        "completionReason": result.completion_reason.value,
+    }
+    if len(started) <= len(completed):
+        envelope["startedIndexes"] = started
+    else:
+        envelope["completedIndexes"] = completed
+    envelope["startedCount"] = result.started_count
+    envelope["successCount"] = result.success_count
+    envelope["failureCount"] = result.failure_count
+    envelope["status"] = result.status.value
+    if generator is not None:
+        envelope["summary"] = str(generator(result))
+    return json.dumps(envelope)
+
+
+def _rebuild_from_children(
+    core: ContextCore,
+    spec: BatchSpec,
+    op: Operation,
+    branches: Sequence[tuple[str | None, bool, Callable[[Any], Any]]],
+    branch_serdes: Any,
+    nesting: NestingType,
+) -> BatchResult[Any]:
+    """Rebuild an oversized batch result from its branches' own checkpoints (ReplayChildren)."""
+    state = core.invocation.state
+    try:
+        record = json.loads(op.result or "")
+        total = int(record["totalCount"])
+        reason = CompletionReason(record["completionReason"])
+        if "startedIndexes" in record:
+            started = set(record["startedIndexes"])
+        else:
+            started = set(range(total)) - set(record["completedIndexes"])
+    except (ValueError, KeyError, TypeError):
+        total, reason, started = len(branches), None, set()
+    items: list[BatchItem[Any]] = []
+    for index in range(min(total, len(branches))):
+        branch_id = operation_id(op.id, index)
+        if index in started:
+            items.append(BatchItem(index, BatchItemStatus.STARTED))
+            continue
+        name, _, func = branches[index]
+        child_op = state.get(branch_id)
+        if nesting is NestingType.FLAT or child_op is None:
+            items.append(BatchItem(index, BatchItemStatus.STARTED))
+            continue
+        if child_op.status is OperationStatus.SUCCEEDED:
+            value = run_child_at(
+                core,
+                branch_id,
+                func,
+                name,
+                ChildConfig(serdes=branch_serdes),
+                sub_type=spec.branch_sub_type,
+                parent_id=op.id,
+            )
+            items.append(BatchItem(index, BatchItemStatus.SUCCEEDED, value))
+        elif child_op.status is OperationStatus.FAILED:
+            items.append(BatchItem(index, BatchItemStatus.FAILED, error=child_op.error))
+        else:
+            raise NonDeterministicExecutionError(
+                f"batch {op.id} completed, but its branch {branch_id} is {child_op.status.value}",
+                step_id=branch_id,
+            )
+    if reason is None:
+        reason = _infer_reason(items, None)
+    return BatchResult(items, reason)
+
+
+_DONE = ("succeeded", "failed")
+
+
+class _Coordinator:
+    """Runs one batch's branches; lives on the caller's thread."""
+
+    def __init__(
+        self,
+        core: ContextCore,
+        spec: BatchSpec,
+        op_id: str,
+        scope: CancelScope,
+        branches: list[_Branch],
+        max_concurrency: int | None,
+        policy: _Policy,
+        item_serdes: Any,
+        nesting: NestingType,
+    ) -> None:
+        self.core = core
+        self.spec = spec
+        self.op_id = op_id
+        self.scope = scope
+        self.branches = branches
+        self.max_concurrency = max_concurrency
+        self.limit = max_concurrency or len(branches) or 1
+        self.policy = policy
+        self.item_serdes = item_serdes
+        self.nesting = nesting
+        self.events: queue.SimpleQueue[tuple[_Branch, str, Any]] = queue.SimpleQueue()
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.next_index = 0
+        self.in_flight = 0
+        self.running = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.custom_outcome: CompletionOutcome | None = None
+
+    # -- completion --------------------------------------------------------
+
+    def _status(self) -> CompletionStatus:
+        items = tuple(
+            CompletionItemStatus(
+                b.index,
+                b.name if b.explicit_name else None,
+                None
+                if b.status == "pending"
+                else BatchItemStatus.SUCCEEDED
+                if b.status == "succeeded"
+                else BatchItemStatus.FAILED
+                if b.status == "failed"
+                else BatchItemStatus.STARTED,
+            )
+            for b in self.branches
+        )
+        return CompletionStatus(
+            self.succeeded,
+            self.failed,
+            self.succeeded + self.failed,
+            len(self.branches),
+            items,
+        )
+
+    def _decide(self) -> CompletionReason | None:
+        """Return the completion reason if the batch is done now."""
+        config = self.policy.config
+        if self.policy.tolerance_exceeded(self.failed):
+            return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
+        if config.should_complete is not None:
+            decision = config.should_complete(self._status())
+            if decision.complete:
+                self.custom_outcome = decision.outcome
+                return (
+                    CompletionReason.CUSTOM_COMPLETION_FAILED
+                    if decision.outcome is CompletionOutcome.FAILED
+                    else CompletionReason.CUSTOM_COMPLETION_SUCCEEDED
+                )
+        done = self.succeeded + self.failed
+        if done >= len(self.branches):
+            return CompletionReason.ALL_COMPLETED
+        if config.min_successful is not None and self.succeeded >= config.min_successful:
+            return CompletionReason.MIN_SUCCESSFUL_REACHED
+        return None
+
+    # -- the loop ----------------------------------------------------------
+
+    def run(self) -> BatchResult[Any]:
+        invocation = self.core.invocation
+        clock = invocation.clock
+        try:
+            while True:
+                if self.scope.cancelled:
+                    raise BranchOrphaned
+                reason = self._decide()
+                if reason is not None:
+                    return self._result(reason)
+                self._admit()
+                reason = self._decide()
+                if reason is not None:
+                    return self._result(reason)
+                if self.running == 0:
+                    self._suspend()
+                due = min(
+                    (
+                        b.resume_at
+                        for b in self.branches
+                        if b.status == "suspended" and b.resume_at is not None
+                    ),
+                    default=None,
+                )
+                try:
+                    if due is None:
+                        event = self.events.get()
+                    else:
+                        event = self.events.get(timeout=clock.timeout_until(due))
+                except queue.Empty:
+                    self._resume_due()
+                    continue
+                self._handle(*event)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _admit(self) -> None:
+        while self.next_index < len(self.branches) and self.in_flight < self.limit:
+            if self.policy.tolerance_exceeded(self.failed):
+                return
+            branch = self.branches[self.next_index]
+            self.next_index += 1
+            if self._resolve_from_history(branch):
+                if self._decide() is not None:
+                    return
+                continue
+            self.in_flight += 1
+            self._dispatch(branch)
+
+    def _resolve_from_history(self, branch: _Branch) -> bool:
+        """Settle a branch whose CONTEXT already finished, without a thread."""
+        if self.nesting is NestingType.FLAT:
+            if branch.op_id in self.core.invocation.state:
+                raise NonDeterministicExecutionError(
+                    f"found a checkpoint at FLAT branch id {branch.op_id}: the history was "
+                    "written with NestingType.NESTED",
+                    step_id=branch.op_id,
+                )
+            return False
+        op = self.core.invocation.state.get(branch.op_id)
+        if op is None or not op.is_terminal or op.replay_children:
+            return False
+        validate_identity(
+            op,
+            op_type=OperationType.CONTEXT,
+            sub_type=self.spec.branch_sub_type,
+            name=branch.name,
+            parent_id=self.op_id,
+        )
+        if op.status is OperationStatus.SUCCEEDED:
+            branch.status = "succeeded"
+            branch.result = deserialize(
+                self.item_serdes, op.result, branch.op_id, self.core.invocation.arn
+            )
+            self.succeeded += 1
+        else:
+            branch.status = "failed"
+            branch.error = op.error or ErrorObject(message=f"branch ended {op.status.value}")
+            self.failed += 1
+        return True
+
+    def _dispatch(self, branch: _Branch) -> None:
+        if self.pool is None:
+            workers = min(len(self.branches), self.max_concurrency or POOL_DEFAULT, POOL_MAX)
+            self.pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=max(1, workers),
+                thread_name_prefix=f"durable-{self.spec.sub_type.lower()}",
+            )
+            self.core.invocation.register_executor(self.pool)
+        branch.status = "running"
+        branch.resume_at = None
+        self.running += 1
+        self.pool.submit(self._run_branch, branch)
+
+    def _run_branch(self, branch: _Branch) -> None:
+        """Body of one branch on a pool thread; reports exactly one event."""
+        core = self.core
+        try:
+            if self.nesting is NestingType.FLAT:
+                child = core.child(
+                    branch.op_id, prefix=branch.op_id, scope=self.scope, virtual_parent=self.op_id
+                )
+                value = branch.func(core.make_context(child))
+                payload = serialize(self.item_serdes, value, branch.op_id, core.invocation.arn)
+                value = deserialize(self.item_serdes, payload, branch.op_id, core.invocation.arn)
+            else:
+                value = run_child_at(
+                    core,
+                    branch.op_id,
+                    branch.func,
+                    branch.name,
+                    ChildConfig(serdes=self.item_serdes),
+                    sub_type=self.spec.branch_sub_type,
+                    parent_id=self.op_id,
+                    scope=self.scope,
+                )
+        except SuspendExecution as signal:
+            self.events.put((branch, "suspended", signal.resume_at))
+        except BranchOrphaned:
+            self.events.put((branch, "orphaned", None))
+        except (ExecutionError, InvocationError) as fatal:
+            self.events.put((branch, "fatal", fatal))
+        except DurableOperationError as error:
+            self.events.put(
+                (
+                    branch,
+                    "failed",
+                    ErrorObject(error.message, error.error_type, error.data, error.stack_trace),
+                )
+            )
+        except Exception as error:
+            self.events.put((branch, "failed", error_object(error)))
+        except BaseException as fatal:
+            self.events.put((branch, "fatal", fatal))
+        else:
+            self.events.put((branch, "succeeded", value))
+
+    def _handle(self, branch: _Branch, kind: str, value: Any) -> None:
+        self.running -= 1
+        if kind == "fatal":
+            raise value
+        if kind == "orphaned":
+            # Only a cancelled scope (ours or an ancestor's) orphans a branch.
+            raise BranchOrphaned
+        if kind == "suspended":
+            branch.status = "suspended"
+            now = self.core.invocation.clock.now()
+            # A branch that re-suspends for a time already past waits a little, so a
+            # late service timer cannot make the coordinator spin.
+            branch.resume_at = (
+                max(value, now + 0.5) if value is not None and value <= now else value
+            )
+            return
+        self.in_flight -= 1
+        if kind == "succeeded":
+            branch.status = "succeeded"
+            branch.result = value
+            self.succeeded += 1
+        else:
+            branch.status = "failed"
+            branch.error = value
+            self.failed += 1
+
+    def _resume_due(self) -> None:
+        """Ask the service what changed, then run again the branches whose time has come."""
+        invocation = self.core.invocation
+        invocation.checkpointer.checkpoint(None, self.scope)
+        now = invocation.clock.now()
+        for branch in self.branches:
+            if (
+                branch.status == "suspended"
+                and branch.resume_at is not None
+                and branch.resume_at <= now
+            ):
+                self._dispatch(branch)
+
+    def _suspend(self) -> None:
+        """Nothing runs and nothing can start: suspend the invocation."""
+        times = [
+            b.resume_at
+            for b in self.branches
+            if b.status == "suspended" and b.resume_at is not None
+        ]
+        raise SuspendExecution(
+            f"batch {self.op_id}: every branch in flight is waiting",
+            min(times) if times else None,
+        )
+
+    def _result(self, reason: CompletionReason) -> BatchResult[Any]:
+        items: list[BatchItem[Any]] = []
+        for b in self.branches:
+            if b.status == "pending":
+                continue
+            if b.status == "succeeded":
+                items.append(BatchItem(b.index, BatchItemStatus.SUCCEEDED, b.result))
+            elif b.status == "failed":
+                items.append(BatchItem(b.index, BatchItemStatus.FAILED, error=b.error))
+            else:
+                items.append(BatchItem(b.index, BatchItemStatus.STARTED))
+        return BatchResult(items, reason)
