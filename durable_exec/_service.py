@@ -290,13 +290,18 @@ class BotocoreDurableService:
                     return min(retry_after, policy.max_retry_after)
             return float(jitter(state))
 
-        def out_of_time(state: tenacity.RetryCallState) -> bool:
-            if self._deadline is None:
-                return False
-            return self._deadline() <= (state.upcoming_sleep or 0.0) + 1.0
+        deadline = self._deadline
+
+        class OutOfTime(tenacity.stop.stop_base):
+            """Stop when the next back-off would not fit in the invocation."""
+
+            def __call__(self, state: tenacity.RetryCallState) -> bool:
+                if deadline is None:
+                    return False
+                return deadline() <= (state.upcoming_sleep or 0.0) + 1.0
 
         return tenacity.Retrying(
-            stop=tenacity.stop_any(tenacity.stop_after_attempt(policy.max_attempts), out_of_time),
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(policy.max_attempts), OutOfTime()),
             wait=wait,
             retry=tenacity.retry_if_exception(_is_transient),
             sleep=self._clock.sleep,
