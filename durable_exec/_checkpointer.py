@@ -210,15 +210,18 @@ class Checkpointer:
             self._append(_Item(payload, waiter, size))
 
     def _append(self, item: _Item) -> None:
-        if not self._queue:
+        first = not self._queue
+        if first:
             self._oldest = self._clock.monotonic()
         self._queue.append(item)
         self._queued_bytes += item.size
         if item.waiter is not None:
             self._urgent += 1
         config = self._config
+        # The first item wakes the idle thread so that it starts the max_delay window.
         if (
-            item.waiter is not None
+            first
+            or item.waiter is not None
             or len(self._queue) >= config.max_updates
             or self._queued_bytes >= config.max_bytes
         ):
@@ -320,7 +323,7 @@ class Checkpointer:
         elif self._revoked:
             error = SuspendExecution("the service revoked the checkpoint token")
         if error is not None:
-            self._fail(error)
+            error = self._fail(error)
         for item in batch:
             if item.waiter is not None:
                 item.waiter.error = error
@@ -346,7 +349,8 @@ class Checkpointer:
             self._state.merge(page.operations)
             marker = page.next_marker
 
-    def _fail(self, error: BaseException) -> None:
+    def _fail(self, error: BaseException) -> BaseException:
+        """Record ``error``, wake everyone still queued, and return what waiters receive."""
         with self._cond:
             if isinstance(error, SuspendExecution):
                 self._revoked = True
@@ -373,3 +377,4 @@ class Checkpointer:
             if item.waiter is not None:
                 item.waiter.error = final
                 item.waiter.event.set()
+        return final

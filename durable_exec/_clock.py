@@ -23,9 +23,10 @@ class Clock(Protocol):
 
     ``now`` is wall-clock time used for values that leave the process
     (timestamps, timer due times). ``monotonic`` measures elapsed time inside
-    one process. ``timeout_until`` turns a wall-clock due time into a real
-    timeout for a blocking wait: a virtual clock moves its own time forward
-    and answers ``0.0``, so a waiter never blocks on modelled time.
+    one process. A blocking wait for a wall-clock due time blocks for
+    ``timeout_until(due)`` real seconds and, if nothing woke it, calls
+    ``skip_to(due)``: the real clock is there already, a virtual clock jumps
+    there, so a waiter never blocks on modelled time.
     """
 
     def now(self) -> float:
@@ -42,6 +43,10 @@ class Clock(Protocol):
 
     def timeout_until(self, due: float) -> float:
         """Return how long a blocking wait for wall-clock time ``due`` may block."""
+        ...
+
+    def skip_to(self, due: float) -> None:
+        """Make ``due`` the present if it is not yet (only a virtual clock can)."""
         ...
 
 
@@ -66,6 +71,9 @@ class SystemClock:
     def timeout_until(self, due: float) -> float:
         """Return the seconds from now until ``due``, never negative."""
         return max(0.0, due - time.time())
+
+    def skip_to(self, due: float) -> None:
+        """Do nothing: real time cannot be moved (the caller has waited already)."""
 
     def __repr__(self) -> str:
         return "SystemClock()"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import enum
+import heapq
 import json
 import queue
 from collections.abc import Callable, Sequence
@@ -286,6 +287,7 @@ class _Branch:
     func: Callable[[Any], Any]
     status: str = "pending"  # pending | running | suspended | succeeded | failed
     resume_at: float | None = None
+    blocked_on: str | None = None  # the operation a suspended branch waits for
     result: Any = None
     error: ErrorObject | None = None
 
@@ -531,6 +533,8 @@ class _Coordinator:
         self.succeeded = 0
         self.failed = 0
         self.custom_outcome: CompletionOutcome | None = None
+        self.suspended: dict[int, _Branch] = {}  # in flight, waiting
+        self.timers: list[tuple[float, int]] = []  # heap of (resume_at, index); stale entries skipped
 
     # -- completion --------------------------------------------------------
 
@@ -596,20 +600,15 @@ class _Coordinator:
                     return self._result(reason)
                 if self.running == 0:
                     self._suspend()
-                due = min(
-                    (
-                        b.resume_at
-                        for b in self.branches
-                        if b.status == "suspended" and b.resume_at is not None
-                    ),
-                    default=None,
-                )
+                    continue
+                due = self._next_due()
                 try:
                     if due is None:
                         event = self.events.get()
                     else:
                         event = self.events.get(timeout=clock.timeout_until(due))
                 except queue.Empty:
+                    clock.skip_to(due)  # type: ignore[arg-type]
                     self._resume_due()
                     continue
                 self._handle(*event)
@@ -672,6 +671,7 @@ class _Coordinator:
             self.core.invocation.register_executor(self.pool)
         branch.status = "running"
         branch.resume_at = None
+        self.suspended.pop(branch.index, None)
         self.running += 1
         self.pool.submit(self._run_branch, branch)
 
@@ -698,7 +698,7 @@ class _Coordinator:
                     scope=self.scope,
                 )
         except SuspendExecution as signal:
-            self.events.put((branch, "suspended", signal.resume_at))
+            self.events.put((branch, "suspended", signal))
         except BranchOrphaned:
             self.events.put((branch, "orphaned", None))
         except (ExecutionError, InvocationError) as fatal:
@@ -727,12 +727,17 @@ class _Coordinator:
             raise BranchOrphaned
         if kind == "suspended":
             branch.status = "suspended"
+            branch.blocked_on = value.operation_id
+            resume_at = value.resume_at
             now = self.core.invocation.clock.now()
             # A branch that re-suspends for a time already past waits a little, so a
             # late service timer cannot make the coordinator spin.
-            branch.resume_at = (
-                max(value, now + 0.5) if value is not None and value <= now else value
-            )
+            if resume_at is not None and resume_at <= now:
+                resume_at = now + 0.5
+            branch.resume_at = resume_at
+            self.suspended[branch.index] = branch
+            if resume_at is not None:
+                heapq.heappush(self.timers, (resume_at, branch.index))
             return
         self.in_flight -= 1
         if kind == "succeeded":
@@ -744,30 +749,53 @@ class _Coordinator:
             branch.error = value
             self.failed += 1
 
+    def _next_due(self) -> float | None:
+        """Return the earliest resume time of a suspended branch (stale heap entries dropped)."""
+        timers = self.timers
+        while timers:
+            due, index = timers[0]
+            branch = self.branches[index]
+            if branch.status == "suspended" and branch.resume_at == due:
+                return due
+            heapq.heappop(timers)
+        return None
+
     def _resume_due(self) -> None:
         """Ask the service what changed, then run again the branches whose time has come."""
         invocation = self.core.invocation
         invocation.checkpointer.checkpoint(None, self.scope)
         now = invocation.clock.now()
-        for branch in self.branches:
-            if (
-                branch.status == "suspended"
-                and branch.resume_at is not None
-                and branch.resume_at <= now
-            ):
-                self._dispatch(branch)
+        while (due := self._next_due()) is not None and due <= now:
+            _, index = heapq.heappop(self.timers)
+            self._dispatch(self.branches[index])
 
     def _suspend(self) -> None:
-        """Nothing runs and nothing can start: suspend the invocation."""
-        times = [
-            b.resume_at
-            for b in self.branches
-            if b.status == "suspended" and b.resume_at is not None
-        ]
+        """Nothing runs and nothing can start: suspend the invocation.
+
+        Unless a waiting branch can already go on: the service may have finished
+        its wait, retry, callback or invoke meanwhile (a checkpoint response said
+        so). Returning PENDING then would leave nothing pending, which fails the
+        execution; such branches are run again instead.
+        """
+        ready = [b for b in self.suspended.values() if self._unblocked(b)]
+        if ready:
+            for branch in ready:
+                self._dispatch(branch)
+            return
         raise SuspendExecution(
-            f"batch {self.op_id}: every branch in flight is waiting",
-            min(times) if times else None,
+            f"batch {self.op_id}: every branch in flight is waiting", self._next_due()
         )
+
+    def _unblocked(self, branch: _Branch) -> bool:
+        """Whether the operation ``branch`` waits for has finished (per known state)."""
+        if branch.blocked_on is None:
+            return False
+        op = self.core.invocation.state.get(branch.blocked_on)
+        if op is None:
+            return False
+        if op.type is OperationType.STEP:
+            return op.status is OperationStatus.READY or op.is_terminal
+        return op.is_terminal
 
     def _result(self, reason: CompletionReason) -> BatchResult[Any]:
         items: list[BatchItem[Any]] = []

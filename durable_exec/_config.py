@@ -51,8 +51,11 @@ MAX_CALLBACK_TIMEOUT = 99_999_999
 
 
 def validate_sub_type(sub_type: str | None) -> None:
-    """Check a custom SubType: 1-32 characters from ``[A-Za-z0-9_-]``."""
-    if sub_type is None:
+    """Check a custom SubType: 1-32 characters from ``[A-Za-z0-9_-]``.
+
+    ``None`` and ``""`` select the operation's default SubType.
+    """
+    if sub_type is None or sub_type == "":
         return
     if not isinstance(sub_type, str) or not 1 <= len(sub_type) <= 32:
         raise ValidationError(f"sub_type must be a string of 1 to 32 characters, got {sub_type!r}")

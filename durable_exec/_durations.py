@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import decimal
 import math
 
 from durable_exec._errors import ValidationError
@@ -20,12 +21,30 @@ MAX_WAIT_SECONDS = 31_622_400
 """The API's upper bound for a wait or retry delay: 366 days."""
 
 
-def _whole_seconds(seconds: float) -> int:
-    if math.isnan(seconds) or math.isinf(seconds):
-        raise ValidationError(f"a duration must be a finite number of seconds, got {seconds!r}")
-    if seconds < 0:
-        raise ValidationError(f"a duration cannot be negative, got {seconds!r} seconds")
-    return math.ceil(seconds)
+def _whole_seconds(value: float, unit: int = 1) -> int:
+    """Return ``value`` units of ``unit`` seconds each as whole seconds, rounded up."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValidationError(f"a duration cannot be negative, got {value!r}")
+        return value * unit
+    if math.isnan(value) or math.isinf(value):
+        raise ValidationError(f"a duration must be a finite number, got {value!r}")
+    if value < 0:
+        raise ValidationError(f"a duration cannot be negative, got {value!r}")
+    # Scale the decimal the caller wrote, not its binary approximation: in floats
+    # 0.07 * 3600 is 252.00000000000003, which would round up to 253 s.
+    return math.ceil(decimal.Decimal(str(float(value))) * unit)
+
+
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def _timedelta_seconds(value: datetime.timedelta) -> int:
+    """Return ``value`` in whole seconds, rounded up, exactly (no float on the way)."""
+    micros = value // _MICROSECOND
+    if micros < 0:
+        raise ValidationError(f"a duration cannot be negative, got {value!r}")
+    return -(-micros // 1_000_000)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,22 +81,22 @@ class Duration:
     @classmethod
     def from_minutes(cls, value: float) -> Duration:
         """Return a duration of ``value`` minutes."""
-        return cls(_whole_seconds(value * 60))
+        return cls(_whole_seconds(value, 60))
 
     @classmethod
     def from_hours(cls, value: float) -> Duration:
         """Return a duration of ``value`` hours."""
-        return cls(_whole_seconds(value * 3600))
+        return cls(_whole_seconds(value, 3600))
 
     @classmethod
     def from_days(cls, value: float) -> Duration:
         """Return a duration of ``value`` days."""
-        return cls(_whole_seconds(value * 86400))
+        return cls(_whole_seconds(value, 86400))
 
     @classmethod
     def from_timedelta(cls, value: datetime.timedelta) -> Duration:
         """Return ``value`` as a duration, rounded up to whole seconds."""
-        return cls(_whole_seconds(value.total_seconds()))
+        return cls(_timedelta_seconds(value))
 
     def to_seconds(self) -> int:
         """Return the duration in whole seconds."""
@@ -110,7 +129,7 @@ def to_seconds(value: DurationLike, *, what: str = "duration") -> int:
     if isinstance(value, Duration):
         return value.seconds
     if isinstance(value, datetime.timedelta):
-        return _whole_seconds(value.total_seconds())
+        return _timedelta_seconds(value)
     raise ValidationError(
         f"{what} must be a Duration or datetime.timedelta, got {type(value).__name__}"
     )

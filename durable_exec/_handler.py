@@ -85,9 +85,10 @@ def parse_event(event: Any) -> InvocationInput:
     """
     if not isinstance(event, Mapping):
         raise ExecutionError(
-            f"the Lambda event is a {type(event).__name__}, not a durable execution envelope. "
-            "Is durability enabled on this function (DurableConfig)? A durable function must be "
-            "invoked by Lambda's durable execution service, or locally with `durable-exec run`."
+            f"the Lambda event is a {type(event).__name__}, not a durable execution envelope "
+            "(an object with DurableExecutionArn and CheckpointToken). Is durability enabled on "
+            "this function (DurableConfig)? A durable function must be invoked by Lambda's "
+            "durable execution service, or locally with `durable-exec run`."
         )
     missing = [k for k in ("DurableExecutionArn", "CheckpointToken") if not event.get(k)]
     if missing:
@@ -277,6 +278,9 @@ def run_invocation(
     if raised is not None:
         if isinstance(raised, SuspendExecution):
             return {"Status": "PENDING"}
+        if isinstance(raised, CheckpointError) and not raised.is_retryable():
+            # e.g. the large-error checkpoint refused as too big: retrying cannot help.
+            return _failed(raised)
         raise raised
     if failure is not None:
         if isinstance(failure, CheckpointError) and not failure.is_retryable():

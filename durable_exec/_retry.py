@@ -61,6 +61,14 @@ class JitterStrategy(enum.StrEnum):
             return delay * draw
         return delay / 2 + (delay / 2) * draw
 
+    def apply_jitter(self, delay: float, rng: random.Random | None = None) -> float:
+        """Return ``delay`` jittered; the official SDK's name for :meth:`apply`."""
+        return self.apply(delay, rng)
+
+    def finalize_delay(self, base_delay: float, rng: random.Random | None = None) -> int:
+        """Return ``base_delay`` jittered, rounded up to whole seconds, at least 1."""
+        return max(1, math.ceil(self.apply(base_delay, rng)))
+
 
 _RNG = random.Random()  # noqa: S311 - jitter, not cryptography
 
@@ -76,6 +84,11 @@ class RetryDecision:
 
     should_retry: bool
     delay: Duration = Duration(0)
+
+    @property
+    def delay_seconds(self) -> int:
+        """The delay in whole seconds."""
+        return self.delay.to_seconds()
 
     @classmethod
     def retry(cls, delay: DurationLike) -> RetryDecision:
@@ -98,6 +111,20 @@ class RetryStrategy(Protocol):
 
 def _whole_delay(seconds: float) -> Duration:
     return Duration(max(1, math.ceil(seconds)))
+
+
+def capped_backoff(initial: float, rate: float, attempts_made: int, cap: float) -> float:
+    """Return ``min(initial * rate ** (attempts_made - 1), cap)``.
+
+    Safe for any attempt number: a power too large for a float gives ``cap``.
+    """
+    if initial <= 0:
+        return 0.0
+    try:
+        base = initial * rate ** max(0, attempts_made - 1)
+    except OverflowError:
+        return cap
+    return min(base, cap)
 
 
 def _matches(
@@ -157,6 +184,16 @@ class RetryStrategyConfig:
         to_seconds(self.initial_delay, what="initial_delay")
         to_seconds(self.max_delay, what="max_delay")
 
+    @property
+    def initial_delay_seconds(self) -> int:
+        """``initial_delay`` in whole seconds."""
+        return to_seconds(self.initial_delay)
+
+    @property
+    def max_delay_seconds(self) -> int:
+        """``max_delay`` in whole seconds."""
+        return to_seconds(self.max_delay)
+
 
 class ExponentialRetryStrategy:
     """The strategy built from a :class:`RetryStrategyConfig`.
@@ -175,8 +212,9 @@ class ExponentialRetryStrategy:
     def delay_for(self, attempts_made: int) -> Duration:
         """Return the delay after ``attempts_made`` failed attempts (jitter applied)."""
         c = self.config
-        base = to_seconds(c.initial_delay) * c.backoff_rate ** max(0, attempts_made - 1)
-        capped = min(base, float(to_seconds(c.max_delay)))
+        capped = capped_backoff(
+            to_seconds(c.initial_delay), c.backoff_rate, attempts_made, to_seconds(c.max_delay)
+        )
         return _whole_delay(c.jitter_strategy.apply(capped, self.rng))
 
     def __call__(self, error: Exception, attempts_made: int, /) -> RetryDecision:
@@ -225,6 +263,21 @@ class LinearRetryStrategyConfig:
         _check_common(self.max_attempts)
         for what in ("initial_delay", "increment", "max_delay"):
             to_seconds(getattr(self, what), what=what)
+
+    @property
+    def initial_delay_seconds(self) -> int:
+        """``initial_delay`` in whole seconds."""
+        return to_seconds(self.initial_delay)
+
+    @property
+    def increment_seconds(self) -> int:
+        """``increment`` in whole seconds."""
+        return to_seconds(self.increment)
+
+    @property
+    def max_delay_seconds(self) -> int:
+        """``max_delay`` in whole seconds."""
+        return to_seconds(self.max_delay)
 
 
 class LinearRetryStrategy:
@@ -320,8 +373,10 @@ class RetryPresets:
         )
 
     @staticmethod
-    def fixed(interval: DurationLike = _FIVE_SECONDS) -> ExponentialRetryStrategy:
-        """5 attempts, ``interval`` apart."""
+    def fixed(interval: DurationLike | None = None) -> ExponentialRetryStrategy:
+        """5 attempts, ``interval`` (5 s when ``None``) apart."""
+        if interval is None:
+            interval = _FIVE_SECONDS
         return create_retry_strategy(
             RetryStrategyConfig(
                 max_attempts=5,
@@ -422,13 +477,16 @@ class RetryPolicy:
         state = _CallState(attempt)
         if self.retry is not None and not self.retry(state):
             return RetryDecision.no_retry()
+        # As in tenacity: the wait is computed before the stop check, so that
+        # stop_before_delay sees the delay that would be checkpointed.
+        delay = _whole_delay(float(self.wait(state)) if self.wait is not None else 5.0)
+        state.upcoming_sleep = float(delay.seconds)
         if self.stop is not None:
             if self.stop(state):
                 return RetryDecision.no_retry()
         elif attempt.attempt_number >= 6:
             return RetryDecision.no_retry()
-        seconds = float(self.wait(state)) if self.wait is not None else 5.0
-        return RetryDecision(True, _whole_delay(seconds))  # noqa: FBT003
+        return RetryDecision(True, delay)  # noqa: FBT003
 
     def __call__(self, error: Exception, attempts_made: int, /) -> RetryDecision:
         """Decide without timing facts (elapsed time counts as zero)."""

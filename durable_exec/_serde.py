@@ -53,8 +53,8 @@ class SerDesContext:
         durable_execution_arn: The execution.
     """
 
-    operation_id: str
-    durable_execution_arn: str
+    operation_id: str = ""
+    durable_execution_arn: str = ""
 
 
 class SerDes(abc.ABC, Generic[T]):
@@ -69,6 +69,14 @@ class SerDes(abc.ABC, Generic[T]):
     @abc.abstractmethod
     def serialize(self, value: T, serdes_context: SerDesContext) -> str:
         """Return ``value`` as a string."""
+
+    @staticmethod
+    def is_primitive(obj: Any) -> bool:
+        """Whether ``obj`` is a JSON primitive or a (nested) list of them.
+
+        :class:`ExtendedTypeSerDes` stores exactly these values as plain JSON.
+        """
+        return _is_plain(obj)
 
     @abc.abstractmethod
     def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
@@ -126,7 +134,7 @@ def _is_plain(value: Any) -> bool:
     # Primitives, and lists (at any depth) of primitives, are stored as plain JSON.
     if isinstance(value, _PLAIN_SCALARS):
         return True
-    if type(value) is list:
+    if isinstance(value, list):
         return all(_is_plain(v) for v in value)
     return False
 
@@ -143,17 +151,19 @@ def _wrap(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         return {"t": "s", "v": value}
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
+        out: dict[Any, Any] = {}
         for key, item in value.items():
             if isinstance(key, tuple):
                 raise SerDesError("Tuple keys not supported")
-            out[str(key)] = _wrap(item)
+            # Keys go to json as they are (True -> "true", None -> "null"), as in the
+            # official SDK; str(key) would write "True" and "None".
+            out[key] = _wrap(item)
         return {"t": "m", "v": out}
     if isinstance(value, tuple):
         return {"t": "t", "v": [_wrap(v) for v in value]}
     if isinstance(value, list):
         return {"t": "l", "v": [_wrap(v) for v in value]}
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, bytes | bytearray | memoryview):
         return {"t": "B", "v": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, uuid.UUID):
         return {"t": "u", "v": str(value)}
@@ -174,17 +184,30 @@ def _wrap(value: Any) -> dict[str, Any]:
 
 
 def _unwrap(node: Any) -> Any:
-    if not isinstance(node, dict) or "t" not in node or "v" not in node:
-        raise SerDesError(f"Malformed envelope: expected {{'t': ..., 'v': ...}}, got {node!r:.80}")
-    tag, value = node["t"], node["v"]
-    if tag in ("n", "b", "i", "f", "s"):
-        return value
+    # Inside an envelope, only {"t": ..., "v": ...} dicts are decoded; anything
+    # else is taken as it is, as the official SDK does.
+    if isinstance(node, dict) and "t" in node and "v" in node:
+        return _decode(node["t"], node["v"])
+    return node
+
+
+def _decode(tag: Any, value: Any) -> Any:
+    if tag == "n":
+        return None
+    if tag == "s":
+        return str(value)
+    if tag == "b":
+        return bool(value)
+    if tag == "i":
+        return int(value)
+    if tag == "f":
+        return float(value)
     if tag == "m":
-        return {k: _unwrap(v) for k, v in value.items()}
+        return {k: _unwrap(v) for k, v in _expect(value, dict).items()}
     if tag == "l":
-        return [_unwrap(v) for v in value]
+        return [_unwrap(v) for v in _expect(value, list)]
     if tag == "t":
-        return tuple(_unwrap(v) for v in value)
+        return tuple(_unwrap(v) for v in _expect(value, list))
     if tag == "B":
         return base64.b64decode(value)
     if tag == "u":
@@ -197,27 +220,33 @@ def _unwrap(node: Any) -> Any:
         return datetime.date.fromisoformat(value)
     extra = _EXTRA.get(tag)
     if extra is not None:
-        return extra[2]({k: _unwrap(v) for k, v in value.items()})
-    raise SerDesError(f"Unknown envelope tag {tag!r}")
+        return extra[2]({k: _unwrap(v) for k, v in _expect(value, dict).items()})
+    raise SerDesError(f'Unknown type tag: "{tag}"')
+
+
+def _expect(value: Any, kind: type[T]) -> T:
+    if not isinstance(value, kind):
+        raise SerDesError(f"Expected {kind.__name__}, got {type(value)}")
+    return value
 
 
 class ExtendedTypeSerDes(SerDes[Any]):
     """JSON with a type-preserving envelope for non-JSON types (the default)."""
 
-    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+    def serialize(self, value: Any, serdes_context: SerDesContext | None = None) -> str:
         """Encode ``value``; plain JSON when it is a primitive or a list of primitives."""
         if _is_plain(value):
             return json.dumps(value, separators=(",", ":"))
         return json.dumps(_wrap(value), separators=(",", ":"))
 
-    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+    def deserialize(self, data: str, serdes_context: SerDesContext | None = None) -> Any:
         """Decode what :meth:`serialize` produced."""
         node = json.loads(data)
-        if isinstance(node, dict):
-            if "t" not in node or "v" not in node:
-                raise SerDesError('Malformed envelope: missing "t" or "v" at root.')
-            return _unwrap(node)
-        return node
+        if _is_plain(node):
+            return node
+        if not (isinstance(node, dict) and "t" in node and "v" in node):
+            raise SerDesError('Malformed envelope: missing "t" or "v" at root.')
+        return _decode(node["t"], node["v"])
 
 
 EXTENDED_SERDES = ExtendedTypeSerDes()
@@ -245,6 +274,8 @@ def serialize(
         raise SerDesError(
             f"operation {operation_id}: cannot serialise {type(value).__name__}: {exc.message}",
             error_type="SerDesError",
+            data=exc.data,
+            stack_trace=exc.stack_trace,
         ) from exc
     except Exception as exc:
         raise SerDesError(
@@ -268,6 +299,14 @@ def deserialize(
         return codec.deserialize(data, SerDesContext(operation_id, durable_execution_arn))
     except RetryableSerDesError:
         raise
+    except SerDesError as exc:
+        raise SerDesError(
+            f"operation {operation_id}: cannot deserialise the stored payload with "
+            f"{type(codec).__name__}: {exc.message}",
+            error_type="SerDesError",
+            data=exc.data,
+            stack_trace=exc.stack_trace,
+        ) from exc
     except Exception as exc:
         raise SerDesError(
             f"operation {operation_id}: cannot deserialise the stored payload with "

@@ -153,6 +153,12 @@ def _is_connection_error(exc: BaseException) -> bool:
     )
 
 
+def _is_param_validation_error(exc: BaseException) -> bool:
+    from botocore import exceptions as bexc  # noqa: PLC0415 - botocore loads on first use
+
+    return isinstance(exc, bexc.ParamValidationError)
+
+
 def translate_error(exc: BaseException, operation: str) -> CheckpointError:
     """Translate a botocore (or transport) error into a :class:`CheckpointError`.
 
@@ -163,10 +169,17 @@ def translate_error(exc: BaseException, operation: str) -> CheckpointError:
     Returns:
         A retryable error (Lambda retries the invocation) for throttling, 5xx,
         connection errors and stale tokens; a non-retryable one (the execution
-        fails) for KMS errors and other 4xx.
+        fails) for KMS errors, other 4xx and requests botocore's own parameter
+        validation refuses.
     """
     code, status, message, _ = _error_details(exc)
     if code is None and status is None:
+        if _is_param_validation_error(exc):
+            return CheckpointError(
+                f"{operation} was refused by botocore before sending: {exc}. "
+                "The request cannot succeed as sent; the execution fails.",
+                retryable=False,
+            )
         return CheckpointError(
             f"{operation} failed: {type(exc).__name__}: {exc}. Lambda will retry the invocation.",
             retryable=True,

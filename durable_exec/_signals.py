@@ -18,12 +18,16 @@ class SuspendExecution(BaseException):
         resume_at: Wall-clock time (epoch seconds) at which progress becomes
             possible again, when known (waits, retries). ``None`` means an
             external event is awaited (callback, chained invoke).
+        operation_id: The operation that is waiting, when one is.
     """
 
-    def __init__(self, reason: str = "", resume_at: float | None = None) -> None:
+    def __init__(
+        self, reason: str = "", resume_at: float | None = None, operation_id: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.resume_at = resume_at
+        self.operation_id = operation_id
 
 
 class BranchOrphaned(BaseException):

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from durable_exec._durations import Duration, DurationLike, to_seconds
 from durable_exec._errors import ValidationError, WaitForConditionError
-from durable_exec._retry import JitterStrategy
+from durable_exec._retry import JitterStrategy, capped_backoff
 from durable_exec._serde import SerDes
 
 __all__ = [
@@ -132,6 +132,16 @@ class WaitStrategyConfig(Generic[T]):
                 f"backoff_rate must be a finite number >= 1.0, got {self.backoff_rate!r}"
             )
 
+    @property
+    def initial_delay_seconds(self) -> int:
+        """``initial_delay`` in whole seconds."""
+        return to_seconds(self.initial_delay)
+
+    @property
+    def max_delay_seconds(self) -> int:
+        """``max_delay`` in whole seconds."""
+        return to_seconds(self.max_delay)
+
 
 class _ExponentialWait(Generic[T]):
     __slots__ = ("config", "rng")
@@ -149,8 +159,9 @@ class _ExponentialWait(Generic[T]):
                 f"wait_for_condition exhausted {c.max_attempts} attempts "
                 "before the condition was met"
             )
-        base = to_seconds(c.initial_delay) * c.backoff_rate ** max(0, attempt - 1)
-        capped = min(base, float(to_seconds(c.max_delay)))
+        capped = capped_backoff(
+            to_seconds(c.initial_delay), c.backoff_rate, attempt, to_seconds(c.max_delay)
+        )
         seconds = max(1, math.ceil(c.jitter_strategy.apply(capped, self.rng)))
         return WaitForConditionDecision(True, Duration(seconds))  # noqa: FBT003
 

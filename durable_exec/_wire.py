@@ -278,7 +278,7 @@ class Operation:
             status=status,
             parent_id=_opt_str(raw, "ParentId"),
             name=_opt_str(raw, "Name"),
-            sub_type=_opt_str(raw, "SubType"),
+            sub_type=_opt_str(raw, "SubType") or None,
             start_timestamp=_timestamp(raw.get("StartTimestamp"), field="StartTimestamp"),
             end_timestamp=_timestamp(raw.get("EndTimestamp"), field="EndTimestamp"),
         )
@@ -353,11 +353,12 @@ class OperationUpdate:
     def to_wire(self) -> dict[str, Any]:
         """Return the API's ``OperationUpdate`` dict (absent members omitted)."""
         out: dict[str, Any] = {"Id": self.id, "Type": self.type.value, "Action": self.action.value}
-        if self.parent_id is not None:
+        # Empty strings are omitted, as the official SDK does (the API wants 1+ characters).
+        if self.parent_id:
             out["ParentId"] = self.parent_id
-        if self.name is not None:
+        if self.name:
             out["Name"] = self.name
-        if self.sub_type is not None:
+        if self.sub_type:
             out["SubType"] = self.sub_type
         if self.payload is not None:
             out["Payload"] = self.payload

@@ -101,7 +101,9 @@ class Callback:
             raise CallbackTimeoutError(message or "Callback timed out", None, data, stack)
         if status in (OperationStatus.FAILED, OperationStatus.CANCELLED, OperationStatus.STOPPED):
             raise CallbackExternalError(message or "Callback failed", None, data, stack)
-        raise SuspendExecution(f"callback {self.callback_id} has no result yet")
+        raise SuspendExecution(
+            f"callback {self.callback_id} has no result yet", None, self.operation_id
+        )
 
     def __repr__(self) -> str:
         return f"Callback(callback_id={self.callback_id!r}, operation_id={self.operation_id!r})"

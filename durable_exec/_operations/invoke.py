@@ -83,4 +83,4 @@ def run_invoke(
             OperationStatus.STOPPED,
         ):
             raise rebuild_error(op.error, InvokeError)
-    raise SuspendExecution(f"chained invoke {op_id} of {function_name} is running")
+    raise SuspendExecution(f"chained invoke {op_id} of {function_name} is running", None, op_id)

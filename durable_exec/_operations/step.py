@@ -82,10 +82,10 @@ def run_step(
         if status is OperationStatus.FAILED:
             raise rebuild_error(op.error, StepError)
         if op.is_terminal:
-            raise StepError(f"step {name or op_id} ended {status.value}", error_type="StepError")
+            raise StepError(f"step {name or op_id} ended {status.value}")
         if status is OperationStatus.PENDING:
             raise SuspendExecution(
-                f"step {op_id} waits for its next attempt", op.next_attempt_timestamp
+                f"step {op_id} waits for its next attempt", op.next_attempt_timestamp, op_id
             )
 
     def update(action: OperationAction, **fields: Any) -> OperationUpdate:
@@ -170,14 +170,11 @@ def _handle_failure(
     details = error_object(error)
     if decision.should_retry:
         delay = min(max(1, decision.delay.seconds), MAX_WAIT_SECONDS)
-        core.checkpoint(
-            update(
-                OperationAction.RETRY,
-                error=details,
-                options={"NextAttemptDelaySeconds": delay},
-            )
+        retry = update(
+            OperationAction.RETRY, error=details, options={"NextAttemptDelaySeconds": delay}
         )
-        raise SuspendExecution(f"step retries in {delay}s", now + delay)
+        core.checkpoint(retry)
+        raise SuspendExecution(f"step retries in {delay}s", now + delay, retry.id)
     core.checkpoint(update(OperationAction.FAIL, error=details))
     failure = rebuild_error(details, StepError)
     raise failure from failure.__cause__

@@ -60,4 +60,4 @@ def run_wait(core: ContextCore, duration: DurationLike, name: str | None) -> Non
     resume_at = op.scheduled_end_timestamp if op is not None else None
     if resume_at is None:
         resume_at = core.invocation.clock.now() + seconds
-    raise SuspendExecution(f"wait {op_id} ends later", resume_at)
+    raise SuspendExecution(f"wait {op_id} ends later", resume_at, op_id)

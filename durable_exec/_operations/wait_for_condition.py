@@ -53,7 +53,7 @@ def run_wait_for_condition(
         if op.status is OperationStatus.FAILED:
             raise rebuild_error(op.error, WaitForConditionError)
         if op.status is OperationStatus.PENDING:
-            raise SuspendExecution(f"condition {op_id} waits", op.next_attempt_timestamp)
+            raise SuspendExecution(f"condition {op_id} waits", op.next_attempt_timestamp, op_id)
         if op.is_terminal:
             raise WaitForConditionError(
                 f"wait_for_condition {name or op_id} ended {op.status.value}"
@@ -108,5 +108,5 @@ def run_wait_for_condition(
         update(OperationAction.RETRY, payload=payload, options={"NextAttemptDelaySeconds": delay})
     )
     raise SuspendExecution(
-        f"condition {op_id} checks again in {delay}s", invocation.clock.now() + delay
+        f"condition {op_id} checks again in {delay}s", invocation.clock.now() + delay, op_id
     )

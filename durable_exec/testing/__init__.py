@@ -14,13 +14,19 @@ Example:
 """
 
 from durable_exec.testing._clock import VirtualClock
-from durable_exec.testing._runner import DurableTestRunner, FakeLambdaContext, TestResult
+from durable_exec.testing._runner import (
+    DurableTestRunner,
+    FakeLambdaContext,
+    SimulatedCrash,
+    TestResult,
+)
 from durable_exec.testing._service import LocalDurableService
 
 __all__ = [
     "DurableTestRunner",
     "FakeLambdaContext",
     "LocalDurableService",
+    "SimulatedCrash",
     "TestResult",
     "VirtualClock",
 ]

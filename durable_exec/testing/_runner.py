@@ -16,7 +16,16 @@ from durable_exec._wire import ErrorObject, Operation, OperationType
 from durable_exec.testing._clock import VirtualClock
 from durable_exec.testing._service import LocalDurableService
 
-__all__ = ["DurableTestRunner", "FakeLambdaContext", "TestResult"]
+__all__ = ["DurableTestRunner", "FakeLambdaContext", "SimulatedCrash", "TestResult"]
+
+
+class SimulatedCrash(BaseException):  # noqa: N818 - models a crash, not an error
+    """Raise inside a handler (or a step) to simulate the process dying mid-invocation.
+
+    It is a ``BaseException``, so neither user code nor the SDK records it as a
+    failure; the runner treats it like Lambda treats a crashed invocation: it
+    invokes the function again.
+    """
 
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
 
@@ -223,6 +232,7 @@ class DurableTestRunner:
         self._targets: dict[str, _Target] = {}
         self._children: dict[tuple[str, str], str] = {}
         self._children_runners: dict[str, DurableTestRunner] = {}
+        self._skip_to_timeout: dict[str, bool] = {}
         self._client = _RecordingClient(self.service)
         self._outputs: dict[str, list[dict[str, Any]]] = {}
 
@@ -265,25 +275,63 @@ class DurableTestRunner:
 
     # -- running ----------------------------------------------------------------
 
-    def start(self, input: Any = None, *, execution_name: str | None = None) -> str:  # noqa: A002
-        """Start an execution without running it; return its ARN."""
-        payload = None if input is None else json.dumps(input)
-        return self.service.start_execution(
-            self.function_name, payload, execution_name=execution_name
-        )
+    def start(
+        self,
+        input: Any = None,  # noqa: A002 - the official runner's name
+        *,
+        execution_name: str | None = None,
+        execution_timeout: float | None = None,
+    ) -> str:
+        """Start an execution without running it; return its ARN.
 
-    def run(self, input: Any = None, *, execution_name: str | None = None) -> TestResult:  # noqa: A002
+        Args:
+            input: The execution's input (JSON-encoded for the handler).
+            execution_name: A unique name (random by default).
+            execution_timeout: Seconds until the execution times out; when given,
+                the runner skips time to it if the execution is otherwise stuck.
+        """
+        payload = None if input is None else json.dumps(input)
+        kwargs: dict[str, Any] = {"execution_name": execution_name}
+        if execution_timeout is not None:
+            kwargs["execution_timeout"] = execution_timeout
+        arn = self.service.start_execution(self.function_name, payload, **kwargs)
+        self._skip_to_timeout[arn] = execution_timeout is not None
+        return arn
+
+    def run(
+        self,
+        input: Any = None,  # noqa: A002 - the official runner's name
+        *,
+        execution_name: str | None = None,
+        execution_timeout: float | None = None,
+        pause_on_callbacks: bool = False,
+    ) -> TestResult:
         """Start an execution with ``input`` and drive it as far as it can go.
 
         Returns:
             The result once the execution ends, or with status ``RUNNING`` when it
-            waits for something only the test can provide (an unanswered callback).
+            waits for something only the test can provide (see :meth:`resume`).
         """
-        arn = self.start(input, execution_name=execution_name)
-        return self.resume(arn, first=True)
+        arn = self.start(input, execution_name=execution_name, execution_timeout=execution_timeout)
+        return self.resume(arn, first=True, pause_on_callbacks=pause_on_callbacks)
 
-    def resume(self, arn: str, *, first: bool = False) -> TestResult:
-        """Drive an existing execution further (e.g. after answering a callback)."""
+    def resume(
+        self, arn: str, *, first: bool = False, pause_on_callbacks: bool = False
+    ) -> TestResult:
+        """Drive an existing execution further (e.g. after answering a callback).
+
+        Time is skipped whenever nothing else can happen: waits, retry delays and
+        callback timeouts pass at once. The run stops (status ``RUNNING``) when the
+        execution waits for something only the test can give: an unanswered
+        callback with no timeout, or any unanswered callback when
+        ``pause_on_callbacks`` is set. The execution's own timeout is skipped to
+        only when it was given to :meth:`run` or :meth:`start`.
+
+        Args:
+            arn: The execution.
+            first: Invoke at once even if nothing changed (a new execution).
+            pause_on_callbacks: Stop instead of letting callbacks time out.
+        """
         service = self.service
         needs_invocation = first or service.is_runnable(arn)
         failures = 0
@@ -298,6 +346,10 @@ class DurableTestRunner:
                 if error is not None:
                     failures += 1
                     if failures > self.max_invocation_retries:
+                        if isinstance(error, SimulatedCrash):
+                            raise RuntimeError(
+                                f"the handler crashed {failures} invocations in a row"
+                            ) from error
                         raise error
                     needs_invocation = True
                 else:
@@ -305,7 +357,11 @@ class DurableTestRunner:
                 continue
             if progressed:
                 continue
-            due = service.next_due(arn)
+            due = service.next_due(
+                arn,
+                include_execution_timeout=self._skip_to_timeout.get(arn, False),
+                include_callback_timeouts=not pause_on_callbacks,
+            )
             if due is None:
                 break
             self._advance_to(due)
@@ -320,6 +376,7 @@ class DurableTestRunner:
             clock.sleep(max(0.0, due - clock.now()))
 
     def _invoke(self, arn: str) -> BaseException | None:
+        """Invoke once; return the error if the invocation raised (Lambda would retry)."""
         outputs = self._outputs.setdefault(arn, [])
         if len(outputs) >= self.max_invocations:
             raise RuntimeError(
@@ -331,7 +388,7 @@ class DurableTestRunner:
             output = run_invocation(
                 self.handler, event, context, client=self._client, clock=self.clock
             )
-        except Exception as exc:  # noqa: BLE001 - Lambda records the function error and retries
+        except (Exception, SimulatedCrash) as exc:  # noqa: BLE001 - Lambda retries the invocation
             self.service.record_invocation(arn, None, error=exc)
             outputs.append({"Status": "ERROR", "Error": repr(exc)})
             return exc

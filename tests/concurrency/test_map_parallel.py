@@ -1,0 +1,472 @@
+"""Behaviour of context.map and context.parallel."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from durable_exec import (
+    BatchCompletionError,
+    BatchItemStatus,
+    BatchResult,
+    ChildContextError,
+    CompletionConfig,
+    CompletionOutcome,
+    CompletionReason,
+    Duration,
+    MapConfig,
+    NestingType,
+    ParallelBranch,
+    ParallelConfig,
+    RetryPresets,
+    StepConfig,
+    ValidationError,
+    complete_batch,
+    continue_batch,
+    durable_execution,
+)
+from durable_exec._ids import operation_id
+from durable_exec._wire import OperationStatus, OperationType
+
+OK, FAIL = "ok", "fail"
+
+
+def _item(context, outcome, index, items):
+    return context.step(
+        lambda _: index if outcome == OK else 1 / 0,
+        name="work",
+        config=StepConfig(retry_strategy=RetryPresets.none()),
+    )
+
+
+def _run_map(make_runner, outcomes, config):
+    @durable_execution
+    def handler(event, context):
+        return context.map(outcomes, _item, name="batch", config=config).to_dict()
+
+    return make_runner(handler).run()
+
+
+def _summary(result):
+    batch = BatchResult.from_dict(result.result)
+    return batch.completion_reason, [(i.index, i.status) for i in batch.all]
+
+
+S, F, ST = BatchItemStatus.SUCCEEDED, BatchItemStatus.FAILED, BatchItemStatus.STARTED
+
+
+class TestCompletionRules:
+    @pytest.mark.parametrize(
+        ("outcomes", "completion", "reason", "items"),
+        [
+            (
+                [OK, FAIL, OK, OK],
+                CompletionConfig(),
+                CompletionReason.FAILURE_TOLERANCE_EXCEEDED,
+                [(0, S), (1, F)],
+            ),
+            (
+                [OK, FAIL, OK, OK],
+                CompletionConfig.all_completed(),
+                CompletionReason.ALL_COMPLETED,
+                [(0, S), (1, F), (2, S), (3, S)],
+            ),
+            (
+                [OK, FAIL, FAIL, OK],
+                CompletionConfig(tolerated_failure_count=1),
+                CompletionReason.FAILURE_TOLERANCE_EXCEEDED,
+                [(0, S), (1, F), (2, F)],
+            ),
+            (
+                [FAIL, FAIL, OK, OK],
+                CompletionConfig(tolerated_failure_percentage=50),
+                CompletionReason.ALL_COMPLETED,
+                [(0, F), (1, F), (2, S), (3, S)],
+            ),
+            (
+                [FAIL, FAIL, OK, OK],
+                CompletionConfig(tolerated_failure_percentage=25),
+                CompletionReason.FAILURE_TOLERANCE_EXCEEDED,
+                [(0, F), (1, F)],
+            ),
+            (
+                [OK, OK, OK, OK],
+                CompletionConfig(min_successful=2),
+                CompletionReason.MIN_SUCCESSFUL_REACHED,
+                [(0, S), (1, S)],
+            ),
+            (
+                [FAIL, FAIL, FAIL],
+                CompletionConfig(min_successful=2),
+                CompletionReason.ALL_COMPLETED,
+                [(0, F), (1, F), (2, F)],
+            ),
+            (
+                [FAIL, OK, OK],
+                CompletionConfig.first_successful(),
+                CompletionReason.MIN_SUCCESSFUL_REACHED,
+                [(0, F), (1, S)],
+            ),
+            (
+                [OK, OK, OK],
+                CompletionConfig.all_successful(),
+                CompletionReason.ALL_COMPLETED,
+                [(0, S), (1, S), (2, S)],
+            ),
+        ],
+    )
+    def test_reason_and_statuses(self, make_runner, outcomes, completion, reason, items):
+        """Each completion config ends the batch with the documented reason and items."""
+        result = _run_map(
+            make_runner, outcomes, MapConfig(max_concurrency=1, completion_config=completion)
+        )
+        assert result.status == "SUCCEEDED"
+        assert _summary(result) == (reason, items)
+
+    def test_custom_predicate_decides_completion(self, make_runner):
+        """should_complete sees every status change and can end the batch as FAILED."""
+        seen = []
+
+        def predicate(status):
+            seen.append((status.success_count, status.failure_count, status.total_count))
+            if status.success_count >= 2:
+                return complete_batch(CompletionOutcome.FAILED)
+            return continue_batch()
+
+        @durable_execution
+        def handler(event, context):
+            batch = context.map(
+                [OK, OK, OK],
+                _item,
+                config=MapConfig(
+                    max_concurrency=1, completion_config=CompletionConfig(should_complete=predicate)
+                ),
+            )
+            try:
+                batch.throw_if_error()
+            except BatchCompletionError as error:
+                return [batch.completion_reason.value, error.message]
+            return None
+
+        result = make_runner(handler).run()
+        assert result.result == [
+            "CUSTOM_COMPLETION_FAILED",
+            "Batch completed as failed by should_complete (CUSTOM_COMPLETION_FAILED)",
+        ]
+        assert seen[0] == (0, 0, 3)
+
+    def test_parallel_defaults_to_all_successful(self, make_runner):
+        """parallel stops at the first failure by default and throw_if_error raises it."""
+
+        @durable_execution
+        def handler(event, context):
+            batch = context.parallel(
+                [lambda c: "a", lambda c: 1 / 0, lambda c: "c"],
+                name="checks",
+                config=ParallelConfig(max_concurrency=1),
+            )
+            try:
+                batch.throw_if_error()
+            except ChildContextError as error:
+                return [batch.completion_reason.value, error.error_type, batch.get_results()]
+            return None
+
+        result = make_runner(handler).run()
+        assert result.result == ["FAILURE_TOLERANCE_EXCEEDED", "ZeroDivisionError", ["a"]]
+
+    def test_empty_input_returns_an_empty_result(self, make_runner):
+        """map over nothing returns an empty BatchResult, completed."""
+
+        @durable_execution
+        def handler(event, context):
+            batch = context.map([], _item)
+            return [batch.total_count, batch.completion_reason.value]
+
+        assert make_runner(handler).run().result == [0, "ALL_COMPLETED"]
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        "make_config",
+        [
+            lambda: MapConfig(max_concurrency=0),
+            lambda: CompletionConfig(tolerated_failure_percentage=101),
+            lambda: CompletionConfig(tolerated_failure_percentage=-1),
+            lambda: CompletionConfig(min_successful=0),
+            lambda: CompletionConfig(tolerated_failure_count=-1),
+            lambda: CompletionConfig(min_successful=1, should_complete=lambda s: continue_batch()),
+        ],
+    )
+    def test_bad_configs_raise_validation_error(self, make_config):
+        """Out-of-range settings are refused when the config is built."""
+        with pytest.raises(ValidationError):
+            make_config()
+
+    def test_min_successful_above_items_fails_before_any_checkpoint(self, make_runner):
+        """min_successful larger than the input raises ValidationError without a checkpoint."""
+
+        @durable_execution
+        def handler(event, context):
+            try:
+                context.map(
+                    [1, 2], _item, config=MapConfig(completion_config=CompletionConfig(min_successful=3))
+                )
+            except ValidationError as error:
+                return str(error)
+            return None
+
+        result = make_runner(handler).run()
+        assert result.result == "min_successful cannot be greater than total items: 3 > 2"
+        assert result.api_calls == 0
+
+
+class TestStructure:
+    def test_branch_ids_come_from_the_index(self, make_runner):
+        """Branch i has id blake2b('{map_id}-{i}') and its children hang below it."""
+
+        @durable_execution
+        def handler(event, context):
+            return context.map(["a", "b", "c"], lambda c, x, i, xs: x.upper(), name="up").get_results()
+
+        result = make_runner(handler).run()
+        batch = result.get_context("up")
+        branches = result.children(batch)
+        assert result.result == ["A", "B", "C"]
+        assert batch.sub_type == "Map"
+        assert [(b.id, b.name, b.sub_type) for b in sorted(branches, key=lambda b: b.name)] == [
+            (operation_id(batch.id, i), f"map-item-{i}", "MapIteration") for i in range(3)
+        ]
+
+    def test_parallel_branch_names(self, make_runner):
+        """ParallelBranch names its branch; plain functions get parallel-branch-{i}."""
+
+        @durable_execution
+        def handler(event, context):
+            context.parallel([ParallelBranch(lambda c: 1, name="fraud"), lambda c: 2], name="checks")
+
+        result = make_runner(handler).run()
+        names = sorted(op.name for op in result.children(result.get_context("checks")))
+        assert names == ["fraud", "parallel-branch-1"]
+
+    def test_item_namer_names_items(self, make_runner):
+        """item_namer(item, index) names each iteration."""
+
+        @durable_execution
+        def handler(event, context):
+            context.map(
+                ["x", "y"],
+                lambda c, item, i, items: item,
+                name="m",
+                config=MapConfig(item_namer=lambda item, i: f"line-{item}"),
+            )
+
+        result = make_runner(handler).run()
+        assert sorted(op.name for op in result.children(result.get_context("m"))) == [
+            "line-x",
+            "line-y",
+        ]
+
+    def test_flat_nesting_records_no_branch_contexts(self, make_runner):
+        """FLAT branches record no CONTEXT; their operations hang off the batch."""
+
+        @durable_execution
+        def handler(event, context):
+            return context.map(
+                [1, 2],
+                lambda c, x, i, xs: c.step(lambda _: x * 3, name="triple"),
+                name="flat",
+                config=MapConfig(nesting_type=NestingType.FLAT),
+            ).get_results()
+
+        result = make_runner(handler).run()
+        batch = result.get_context("flat")
+        children = result.children(batch)
+        assert result.result == [3, 6]
+        assert {op.type for op in children} == {OperationType.STEP}
+        assert {op.id for op in children} == {
+            operation_id(operation_id(batch.id, i), 1) for i in range(2)
+        }
+
+    def test_nested_map_inside_parallel(self, make_runner):
+        """A map inside a parallel branch runs and nests correctly."""
+
+        @durable_execution
+        def handler(event, context):
+            batch = context.parallel(
+                [
+                    lambda c: c.map([1, 2, 3], lambda cc, x, i, xs: x * x, name="squares")
+                    .get_results(),
+                    lambda c: "other",
+                ],
+                name="outer",
+            )
+            return batch.get_results()
+
+        result = make_runner(handler).run()
+        assert result.result == [[1, 4, 9], "other"]
+        squares = result.get_context("squares")
+        branch = next(op for op in result.operations if op.id == squares.parent_id)
+        assert branch.sub_type == "ParallelBranch"
+
+
+class TestSuspension:
+    def test_branches_waiting_on_timers_suspend_the_invocation(self, make_runner):
+        """When every branch waits, the whole invocation goes PENDING; nothing partial."""
+
+        @durable_execution
+        def handler(event, context):
+            def item(c, x, i, xs):
+                c.wait(Duration(60), name=f"w{i}")
+                return x
+
+            return context.map([1, 2], item, name="m").get_results()
+
+        result = make_runner(handler).run()
+        assert result.outputs[0] == {"Status": "PENDING"}
+        assert (result.status, result.result) == ("SUCCEEDED", [1, 2])
+
+    def test_timer_branch_resumes_while_another_branch_runs(self, make_runner):
+        """A branch whose wait ends is resumed in the same invocation if others still run."""
+        release = threading.Event()
+
+        def waiter(c):
+            c.wait(Duration(30), name="short")
+            c.step(lambda _: release.set(), name="release")
+            return "waited"
+
+        def worker(c):
+            def body(_):
+                assert release.wait(10), "the waiting branch was not resumed in-process"
+                return "worked"
+
+            return c.step(body, name="slow")
+
+        @durable_execution
+        def handler(event, context):
+            return context.parallel([waiter, worker], name="p").get_results()
+
+        result = make_runner(handler).run()
+        assert (result.result, result.invocations) == (["waited", "worked"], 1)
+
+    def test_max_concurrency_counts_suspended_branches(self, make_runner):
+        """A suspended branch keeps its slot: with one slot, the second item waits for the first."""
+        started = []
+
+        @durable_execution
+        def handler(event, context):
+            def item(c, x, i, xs):
+                c.step(lambda _: started.append(i), name="start")
+                c.wait(Duration(5), name="pause")
+                return i
+
+            return context.map([0, 1], item, config=MapConfig(max_concurrency=1)).get_results()
+
+        result = make_runner(handler).run()
+        assert result.result == [0, 1]
+        assert started == [0, 1]
+        assert result.outputs[0] == {"Status": "PENDING"}
+
+    def test_callback_in_branch_suspends_until_answered(self, make_runner):
+        """A branch waiting on a callback holds the batch open across invocations."""
+
+        @durable_execution
+        def handler(event, context):
+            return context.parallel(
+                [lambda c: c.wait_for_callback(lambda cid, x: None, name="ask"), lambda c: "b"],
+                name="p",
+            ).get_results()
+
+        result = make_runner(handler).on_callback("ask", result="yes").run()
+        assert result.result == ["yes", "b"]
+
+    def test_early_completion_abandons_running_branches(self, make_runner):
+        """min_successful ends the batch while a slow branch runs; it is reported STARTED."""
+        gate = threading.Event()
+
+        def slow(c):
+            c.step(lambda _: gate.wait(5), name="slow")
+            return c.step(lambda _: "never recorded", name="after")
+
+        @durable_execution
+        def handler(event, context):
+            batch = context.parallel(
+                [lambda c: "fast", slow],
+                config=ParallelConfig(completion_config=CompletionConfig(min_successful=1)),
+            )
+            gate.set()
+            return [batch.completion_reason.value, [i.status.value for i in batch.all]]
+
+        result = make_runner(handler).run()
+        assert result.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "STARTED"]]
+        assert all(op.name != "after" for op in result.operations)
+
+
+class TestReplayAndScale:
+    def test_finished_branches_are_not_rerun(self, make_runner):
+        """On resume, finished branches come from their checkpoints without running."""
+        runs = Counter()
+
+        @durable_execution
+        def handler(event, context):
+            def item(c, x, i, xs):
+                runs[i] += 1
+                if i == 0:
+                    c.wait(Duration(10), name="late")
+                return i
+
+            return context.map([0, 1, 2], item, config=MapConfig(max_concurrency=3)).get_results()
+
+        result = make_runner(handler).run()
+        assert result.result == [0, 1, 2]
+        assert runs[1] == 1
+        assert runs[2] == 1
+
+    def test_large_batch_result_is_rebuilt_from_children(self, make_runner):
+        """A batch result over 256 KiB is stored as a summary and rebuilt on replay."""
+        chunk = "z" * 70_000
+
+        @durable_execution
+        def handler(event, context):
+            batch = context.map([0, 1, 2, 3], lambda c, x, i, xs: chunk, name="big")
+            context.wait(Duration(1))
+            return [len(r) for r in batch.get_results()]
+
+        result = make_runner(handler).run()
+        batch = result.get_context("big")
+        assert result.result == [70_000] * 4
+        assert batch.replay_children is True
+        assert '"type": "MapResult"' in (batch.result or "")
+
+    def test_stress_ids_and_results_are_identical_across_runs(self, make_runner, service, clock):
+        """1,000 items at max_concurrency 50, with suspensions, give the same ids and results."""
+
+        @durable_execution
+        def handler(event, context):
+            def item(c, x, i, xs):
+                doubled = c.step(lambda _: x * 2, name="double")
+                c.wait(Duration(1 + i % 3), name="pause")
+                return c.step(lambda _: doubled + 1, name="inc")
+
+            batch = context.map(
+                list(range(1000)), item, name="fan", config=MapConfig(max_concurrency=50)
+            )
+            return batch.get_results()
+
+        signatures = []
+        for _ in range(3):
+            result = make_runner(handler).run()
+            assert result.result == [x * 2 + 1 for x in range(1000)]
+            signatures.append(
+                sorted(
+                    (op.id, op.type.value, op.name or "", op.parent_id or "", op.result or "")
+                    for op in result.operations
+                    if op.type is not OperationType.EXECUTION
+                )
+            )
+            assert all(
+                op.status is OperationStatus.SUCCEEDED for op in result.operations
+            )
+        assert signatures[0] == signatures[1] == signatures[2]
+        assert len(signatures[0]) == 1 + 1000 * 4
