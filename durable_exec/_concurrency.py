@@ -534,7 +534,8 @@ class _Coordinator:
         self.failed = 0
         self.custom_outcome: CompletionOutcome | None = None
         self.suspended: dict[int, _Branch] = {}  # in flight, waiting
-        self.timers: list[tuple[float, int]] = []  # heap of (resume_at, index); stale entries skipped
+        # Heap of (resume_at, index); stale entries are skipped when popped.
+        self.timers: list[tuple[float, int]] = []
 
     # -- completion --------------------------------------------------------
 

@@ -1,15 +1,18 @@
 """An approval workflow: wait (up to a day) for a manager to answer a callback.
 
-Run it:  durable-exec run examples/approval.py:handler --input '{"request": "laptop", "manager": "ana@example.com"}'
-then answer from another terminal:  durable-exec callback succeed <CALLBACK_ID> '"approved"'
+Run it:
+    durable-exec run examples/approval.py:handler \
+        --input '{"request": "laptop", "manager": "ana@example.com"}'
+then answer from another terminal:
+    durable-exec callback succeed <CALLBACK_ID> approved
 """
 
 from __future__ import annotations
 
 from durable_exec import (
     CallbackTimeoutError,
-    Duration,
     DurableContext,
+    Duration,
     WaitForCallbackConfig,
     WaitForCallbackContext,
     durable_execution,
@@ -18,7 +21,9 @@ from durable_exec import (
 
 
 @durable_wait_for_callback
-def ask_manager(callback_id: str, context: WaitForCallbackContext, manager: str, request: str) -> None:
+def ask_manager(
+    callback_id: str, context: WaitForCallbackContext, manager: str, request: str
+) -> None:
     # A real submitter would e-mail a link that calls SendDurableExecutionCallbackSuccess.
     context.logger.info("asking %s to approve %s (callback %s)", manager, request, callback_id)
 

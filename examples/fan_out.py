@@ -21,7 +21,9 @@ def charge_line(context: DurableContext, line: dict, index: int, lines: list) ->
             raise ValueError(f"sku {line['sku']} cannot be charged")
         return f"ch-{index}"
 
-    charge_id = context.step(charge, name="charge", config=StepConfig(retry_strategy=RetryPresets.none()))
+    charge_id = context.step(
+        charge, name="charge", config=StepConfig(retry_strategy=RetryPresets.none())
+    )
     return {"line": index, "charge": charge_id, "cents": line["cents"]}
 
 

@@ -11,7 +11,9 @@ from durable_exec import DurableContext, InvokeConfig, durable_execution
 @durable_execution
 def report_builder(event: dict, context: DurableContext) -> dict:
     """A durable target: builds a report in two steps."""
-    rows = context.step(lambda _: [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 5}], name="load-rows")
+    rows = context.step(
+        lambda _: [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 5}], name="load-rows"
+    )
     total = context.step(lambda _: sum(r["qty"] for r in rows), name="sum")
     return {"order": event["order"], "lines": len(rows), "total": total}
 
@@ -23,8 +25,13 @@ def tax_rate(event: dict, lambda_context: object) -> float:
 
 @durable_execution
 def handler(event: dict, context: DurableContext) -> dict:
-    report = context.invoke("report-builder:live", {"order": event["order_id"]}, name="build-report")
+    report = context.invoke(
+        "report-builder:live", {"order": event["order_id"]}, name="build-report"
+    )
     rate = context.invoke(
-        "tax-rate", {"country": event["country"]}, name="tax", config=InvokeConfig(tenant_id="shop-1")
+        "tax-rate",
+        {"country": event["country"]},
+        name="tax",
+        config=InvokeConfig(tenant_id="shop-1"),
     )
     return {"report": report, "tax_rate": rate}

@@ -1,6 +1,7 @@
 """Order processing: steps with retries, a durable wait, and a child context.
 
-Run it:  durable-exec run examples/order_processing.py:handler --input '{"order_id": "o-42", "items": 3}'
+Run it:
+    durable-exec run examples/order_processing.py:handler --input '{"order_id": "o-42", "items": 3}'
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from __future__ import annotations
 import random
 
 from durable_exec import (
-    Duration,
     DurableContext,
+    Duration,
     RetryStrategyConfig,
     StepConfig,
     StepContext,

@@ -6,8 +6,8 @@ Run it:  durable-exec run examples/polling.py:handler --input '{"job_id": "j-7"}
 from __future__ import annotations
 
 from durable_exec import (
-    Duration,
     DurableContext,
+    Duration,
     JitterStrategy,
     WaitForConditionCheckContext,
     WaitForConditionConfig,

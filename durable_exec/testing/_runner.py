@@ -19,7 +19,7 @@ from durable_exec.testing._service import LocalDurableService
 __all__ = ["DurableTestRunner", "FakeLambdaContext", "SimulatedCrash", "TestResult"]
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - models a crash, not an error
+class SimulatedCrash(BaseException):
     """Raise inside a handler (or a step) to simulate the process dying mid-invocation.
 
     It is a ``BaseException``, so neither user code nor the SDK records it as a
@@ -388,7 +388,7 @@ class DurableTestRunner:
             output = run_invocation(
                 self.handler, event, context, client=self._client, clock=self.clock
             )
-        except (Exception, SimulatedCrash) as exc:  # noqa: BLE001 - Lambda retries the invocation
+        except (Exception, SimulatedCrash) as exc:
             self.service.record_invocation(arn, None, error=exc)
             outputs.append({"Status": "ERROR", "Error": repr(exc)})
             return exc
@@ -414,7 +414,7 @@ class DurableTestRunner:
     def _target(self, function_name: str) -> _Target | None:
         if function_name in self._targets:
             return self._targets[function_name]
-        bare = function_name.split(":function:")[-1].split(":")[0]
+        bare = function_name.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
         return self._targets.get(bare)
 
     def _dispatch_invokes(self, arn: str) -> bool:
@@ -478,7 +478,7 @@ class DurableTestRunner:
         try:
             value = target.handler(event, context)
             payload = json.dumps(value)
-        except Exception as exc:  # noqa: BLE001 - a plain function's error fails the invoke
+        except Exception as exc:
             self.service.complete_chained_invoke(
                 arn, op_id, status="FAILED", error=ErrorObject.from_exception(exc).to_wire()
             )
@@ -488,7 +488,10 @@ class DurableTestRunner:
     # -- callbacks and results ----------------------------------------------------------
 
     def callback_id(self, arn: str, name: str) -> str:
-        """Return the id of the callback named ``name`` (or inside ``wait_for_callback`` ``name``)."""
+        """Return the id of the callback named ``name``.
+
+        ``name`` is the callback's own name or the name given to ``wait_for_callback``.
+        """
         callback_id = self.service.callback_id(arn, name)
         if callback_id is None:
             raise KeyError(f"execution {arn} has no callback named {name!r} yet")
@@ -504,7 +507,9 @@ class DurableTestRunner:
     ) -> None:
         """Fail a callback (``SendDurableExecutionCallbackFailure``)."""
         wire = error.to_wire() if isinstance(error, ErrorObject) else error
-        self.service.send_durable_execution_callback_failure(CallbackId=callback_id, Error=wire or {})
+        self.service.send_durable_execution_callback_failure(
+            CallbackId=callback_id, Error=wire or {}
+        )
 
     def send_callback_heartbeat(self, callback_id: str) -> None:
         """Keep a callback alive (``SendDurableExecutionCallbackHeartbeat``)."""

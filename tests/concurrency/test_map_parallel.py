@@ -211,7 +211,9 @@ class TestValidation:
         def handler(event, context):
             try:
                 context.map(
-                    [1, 2], _item, config=MapConfig(completion_config=CompletionConfig(min_successful=3))
+                    [1, 2],
+                    _item,
+                    config=MapConfig(completion_config=CompletionConfig(min_successful=3)),
                 )
             except ValidationError as error:
                 return str(error)
@@ -228,7 +230,9 @@ class TestStructure:
 
         @durable_execution
         def handler(event, context):
-            return context.map(["a", "b", "c"], lambda c, x, i, xs: x.upper(), name="up").get_results()
+            return context.map(
+                ["a", "b", "c"], lambda c, x, i, xs: x.upper(), name="up"
+            ).get_results()
 
         result = make_runner(handler).run()
         batch = result.get_context("up")
@@ -244,7 +248,9 @@ class TestStructure:
 
         @durable_execution
         def handler(event, context):
-            context.parallel([ParallelBranch(lambda c: 1, name="fraud"), lambda c: 2], name="checks")
+            context.parallel(
+                [ParallelBranch(lambda c: 1, name="fraud"), lambda c: 2], name="checks"
+            )
 
         result = make_runner(handler).run()
         names = sorted(op.name for op in result.children(result.get_context("checks")))
@@ -296,8 +302,9 @@ class TestStructure:
         def handler(event, context):
             batch = context.parallel(
                 [
-                    lambda c: c.map([1, 2, 3], lambda cc, x, i, xs: x * x, name="squares")
-                    .get_results(),
+                    lambda c: c.map(
+                        [1, 2, 3], lambda cc, x, i, xs: x * x, name="squares"
+                    ).get_results(),
                     lambda c: "other",
                 ],
                 name="outer",
@@ -465,8 +472,6 @@ class TestReplayAndScale:
                     if op.type is not OperationType.EXECUTION
                 )
             )
-            assert all(
-                op.status is OperationStatus.SUCCEEDED for op in result.operations
-            )
+            assert all(op.status is OperationStatus.SUCCEEDED for op in result.operations)
         assert signatures[0] == signatures[1] == signatures[2]
         assert len(signatures[0]) == 1 + 1000 * 4

@@ -53,9 +53,13 @@ class TestApproval:
         """A test can answer the callback after the workflow paused on it."""
         example = load("approval")
         runner = make_runner(example.handler)
-        waiting = runner.run({"request": "chair", "manager": "cy@example.com"}, pause_on_callbacks=True)
+        waiting = runner.run(
+            {"request": "chair", "manager": "cy@example.com"}, pause_on_callbacks=True
+        )
         assert waiting.status == "RUNNING"
-        runner.send_callback_success(runner.callback_id(waiting.arn, "manager-approval"), "approved")
+        runner.send_callback_success(
+            runner.callback_id(waiting.arn, "manager-approval"), "approved"
+        )
         assert runner.resume(waiting.arn).result["decision"] == "approved"
 
 

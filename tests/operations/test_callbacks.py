@@ -76,14 +76,15 @@ class TestCreateCallback:
             return "no"
 
         runner = make_runner(handler).on_callback(
-            "cb", error={"ErrorType": "Rejected", "ErrorMessage": "manager said no", "ErrorData": "d"}
+            "cb",
+            error={"ErrorType": "Rejected", "ErrorMessage": "manager said no", "ErrorData": "d"},
         )
         result = runner.run()
         assert result.result == "handled"
         assert caught[-1] == ("manager said no", "d")
 
     def test_timeout_raises_callback_timeout_error(self, make_runner, clock):
-        """An unanswered callback with a timeout raises CallbackTimeoutError on the virtual clock."""
+        """An unanswered callback with a timeout raises CallbackTimeoutError (virtual time)."""
 
         @durable_execution
         def handler(event, context):
@@ -139,7 +140,9 @@ class TestCreateCallback:
 
         @durable_execution
         def handler(event, context):
-            callback = context.create_callback(name="cb", config=CallbackConfig(serdes=JsonSerDes()))
+            callback = context.create_callback(
+                name="cb", config=CallbackConfig(serdes=JsonSerDes())
+            )
             return callback.result()["approved"]
 
         runner = make_runner(handler).on_callback("cb", result=json.dumps({"approved": True}))
@@ -150,7 +153,9 @@ class TestCreateCallback:
 
         @durable_execution
         def handler(event, context):
-            callback = context.create_callback(name="cb", config=CallbackConfig(serdes=JsonSerDes()))
+            callback = context.create_callback(
+                name="cb", config=CallbackConfig(serdes=JsonSerDes())
+            )
             try:
                 return callback.result()
             except SerDesError as error:
@@ -184,7 +189,9 @@ class TestWaitForCallback:
 
         @durable_execution
         def handler(event, context):
-            return context.wait_for_callback(send_email("boss@example.com"), name="manager-approval")
+            return context.wait_for_callback(
+                send_email("boss@example.com"), name="manager-approval"
+            )
 
         runner = make_runner(handler).on_callback("manager-approval", result="approved")
         result = runner.run()

@@ -108,7 +108,7 @@ class TestInvoke:
 
     @pytest.mark.parametrize("function_name", ["", "   ", "x" * 257, None])
     def test_bad_function_names_are_rejected(self, make_runner, function_name):
-        """An empty, blank or over-long function name raises ValidationError before any checkpoint."""
+        """An empty, blank or over-long function name raises ValidationError; nothing is sent."""
 
         @durable_execution
         def handler(event, context):
@@ -207,9 +207,11 @@ class TestWaitForCondition:
             return context.wait_for_condition(
                 lambda s, c: s + [c.attempt],
                 WaitForConditionConfig(
-                    lambda s, n: WaitForConditionDecision.continue_waiting(Duration(5))
-                    if n < 2
-                    else WaitForConditionDecision.stop_polling(),
+                    lambda s, n: (
+                        WaitForConditionDecision.continue_waiting(Duration(5))
+                        if n < 2
+                        else WaitForConditionDecision.stop_polling()
+                    ),
                     [],
                 ),
                 name="acc",

@@ -208,9 +208,11 @@ class TestRetries:
             return context.step(
                 lambda _: 1 / 0,
                 name="divide",
-                config=StepConfig(retry_strategy=create_retry_strategy(
-                    RetryStrategyConfig(max_attempts=2, initial_delay=Duration(1))
-                )),
+                config=StepConfig(
+                    retry_strategy=create_retry_strategy(
+                        RetryStrategyConfig(max_attempts=2, initial_delay=Duration(1))
+                    )
+                ),
             )
 
         result = make_runner(handler).run()
@@ -251,9 +253,11 @@ class TestRetries:
             return context.step(
                 body,
                 name="typed",
-                config=StepConfig(retry_strategy=create_retry_strategy(
-                    RetryStrategyConfig(max_attempts=5, retryable_error_types=[ConnectionError])
-                )),
+                config=StepConfig(
+                    retry_strategy=create_retry_strategy(
+                        RetryStrategyConfig(max_attempts=5, retryable_error_types=[ConnectionError])
+                    )
+                ),
             )
 
         result = make_runner(handler).run()
@@ -301,7 +305,7 @@ class TestRetries:
 
 class TestSemantics:
     def test_at_most_once_step_is_never_run_twice_for_one_attempt(self, make_runner):
-        """An interrupted at-most-once attempt goes to the retry strategy, not back into the body."""
+        """An interrupted at-most-once attempt goes to the retry strategy, not into the body."""
         runs = []
         crashed = []
 
@@ -400,8 +404,11 @@ class TestSerDes:
 
         @durable_execution
         def handler(event, context):
-            values.append(context.step(lambda _: {"k": [1, 2]}, name="j",
-                                       config=StepConfig(serdes=JsonSerDes())))
+            values.append(
+                context.step(
+                    lambda _: {"k": [1, 2]}, name="j", config=StepConfig(serdes=JsonSerDes())
+                )
+            )
             context.wait(Duration(1))
             return values[-1]
 
