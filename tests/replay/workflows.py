@@ -25,7 +25,7 @@ NAMES = [
 ]
 
 
-def build(sdk: SimpleNamespace) -> dict[str, Any]:  # noqa: C901, PLR0915 - one place for all
+def build(sdk: SimpleNamespace) -> dict[str, Any]:
     """Return ``{name: handler}`` built from ``sdk``'s names."""
     handlers: dict[str, Any] = {}
 

@@ -24,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "replay"))
 
 import aws_durable_execution_sdk_python as official  # noqa: E402
+import workflows  # noqa: E402
 from aws_durable_execution_sdk_python import config, retries, waits  # noqa: E402
 
-import workflows  # noqa: E402
 from durable_exec.testing import LocalDurableService, VirtualClock  # noqa: E402
+import contextlib
 
 
 def official_namespace(client: Any) -> SimpleNamespace:
@@ -82,12 +83,10 @@ def record(name: str, handler: Any, service: LocalDurableService, clock: Virtual
             break
         callback_id = service.callback_id(arn, "approval")
         if callback_id and name in workflows.CALLBACK_ANSWERS:
-            try:
+            with contextlib.suppress(Exception):
                 service.send_durable_execution_callback_success(
                     CallbackId=callback_id, Result=workflows.CALLBACK_ANSWERS[name].encode()
                 )
-            except Exception:  # noqa: BLE001 - already answered
-                pass
         if service.is_runnable(arn) or not service.events(arn)[1:]:
             out = handler(service.invocation_event(arn), FakeContext())
             service.record_invocation(arn, out)
@@ -108,7 +107,7 @@ def record(name: str, handler: Any, service: LocalDurableService, clock: Virtual
     }
     out = ROOT / "tests" / "replay" / "histories" / f"{name}.json"
     out.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}: {len(golden['operations'])} operations")
+    print(f"wrote {out.relative_to(ROOT)}: {len(golden['operations'])} operations")  # noqa: T201
 
 
 def main() -> None:
