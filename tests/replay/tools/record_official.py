@@ -12,6 +12,7 @@ with their payloads, and the result are written to tests/replay/histories/.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import pathlib
@@ -28,7 +29,6 @@ import workflows  # noqa: E402
 from aws_durable_execution_sdk_python import config, retries, waits  # noqa: E402
 
 from durable_exec.testing import LocalDurableService, VirtualClock  # noqa: E402
-import contextlib
 
 
 def official_namespace(client: Any) -> SimpleNamespace:
