@@ -37,10 +37,12 @@ from durable_exec._config import (
 from durable_exec._context import (
     DurableContext,
     ExecutionContext,
+    WithRetryConfig,
     durable_parallel_branch,
     durable_step,
     durable_wait_for_callback,
     durable_with_child_context,
+    with_retry,
 )
 from durable_exec._durations import Duration
 from durable_exec._errors import (
@@ -167,6 +169,7 @@ __all__ = [
     "WaitForConditionDecision",
     "WaitForConditionError",
     "WaitStrategyConfig",
+    "WithRetryConfig",
     "__version__",
     "complete_batch",
     "continue_batch",
@@ -178,4 +181,5 @@ __all__ = [
     "durable_step",
     "durable_wait_for_callback",
     "durable_with_child_context",
+    "with_retry",
 ]

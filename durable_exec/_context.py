@@ -17,6 +17,7 @@ Determinism rules (what replay needs from your code):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -33,8 +34,8 @@ from durable_exec._config import (
     WaitForCallbackConfig,
     validate_name,
 )
-from durable_exec._durations import DurationLike
-from durable_exec._errors import ValidationError
+from durable_exec._durations import Duration, DurationLike
+from durable_exec._errors import ExecutionError, InvocationError, ValidationError
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger, LoggerInterface
 from durable_exec._operations.base import ContextCore
@@ -49,6 +50,7 @@ from durable_exec._operations.invoke import run_invoke, validate_function_name
 from durable_exec._operations.step import StepContext, run_step
 from durable_exec._operations.wait import run_wait, wait_seconds
 from durable_exec._operations.wait_for_condition import run_wait_for_condition
+from durable_exec._retry import RetryDecision, create_retry_strategy
 from durable_exec._waits import WaitForConditionCheckContext, WaitForConditionConfig
 
 if TYPE_CHECKING:
@@ -57,10 +59,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DurableContext",
     "ExecutionContext",
+    "WithRetryConfig",
     "durable_parallel_branch",
     "durable_step",
     "durable_wait_for_callback",
     "durable_with_child_context",
+    "with_retry",
 ]
 
 T = TypeVar("T")
@@ -527,6 +531,68 @@ def durable_wait_for_callback(
         return run
 
     return bind
+
+
+@dataclasses.dataclass(frozen=True)
+class WithRetryConfig:
+    """How :func:`with_retry` retries a block.
+
+    Attributes:
+        retry_strategy: ``(error, attempt) -> RetryDecision``; by default
+            ``create_retry_strategy()`` (3 attempts).
+        wrap_with_run_in_child_context: Run the block in a child context (recommended:
+            each attempt's operations then stay grouped under one parent).
+        child_context_config: Config of that child context.
+    """
+
+    retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
+    wrap_with_run_in_child_context: bool = True
+    child_context_config: ChildConfig[Any] | None = None
+
+
+def with_retry(
+    context: DurableContext,
+    func: Callable[[DurableContext, int], T],
+    config: WithRetryConfig | None = None,
+    name: str | None = None,
+) -> T:
+    """Run a whole block of durable operations again when it raises.
+
+    Between attempts the block waits durably (``{name}-backoff-{attempt}``), so no
+    compute is billed during the back-off. ``func(context, attempt)`` gets the
+    1-based attempt number. Each attempt's operations get new ids: a retried block
+    does not replay the failed attempt's operations, it runs after them.
+
+    On replay: finished attempts replay from their checkpoints, in order, and the
+    block continues where it stopped.
+
+    Raises:
+        Exception: The last attempt's error, when the strategy gives up.
+    """
+    config = config or WithRetryConfig()
+    strategy = config.retry_strategy or create_retry_strategy()
+
+    def attempts(ctx: DurableContext) -> T:
+        attempt = 1
+        while True:
+            try:
+                return func(ctx, attempt)
+            except (ExecutionError, InvocationError):
+                raise
+            except Exception as error:
+                decision = strategy(error, attempt)
+                if not decision.should_retry:
+                    raise
+                ctx.wait(
+                    Duration(max(1, decision.delay.seconds)),
+                    name=f"{name}-backoff-{attempt}" if name else None,
+                )
+                attempt += 1
+
+    if config.wrap_with_run_in_child_context:
+        child_config: ChildConfig[T] = config.child_context_config or ChildConfig()
+        return context.run_in_child_context(attempts, name=name, config=child_config)
+    return attempts(context)
 
 
 def root_context(invocation: Invocation) -> DurableContext:

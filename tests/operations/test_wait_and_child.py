@@ -260,3 +260,50 @@ def test_operations_types_are_recorded(make_runner):
     result = make_runner(handler).run()
     assert result.get_context("outer").type is OperationType.CONTEXT
     assert result.get_wait("inner").parent_id == result.get_context("outer").id
+
+
+class TestWithRetry:
+    def test_block_is_retried_with_durable_backoff(self, make_runner):
+        """with_retry runs the block again after a named durable wait, until it succeeds."""
+        from durable_exec import (
+            JitterStrategy,
+            RetryStrategyConfig,
+            WithRetryConfig,
+            create_retry_strategy,
+            with_retry,
+        )
+
+        @durable_execution
+        def handler(event, context):
+            def block(ctx, attempt):
+                value = ctx.step(lambda _: attempt, name="try")
+                if attempt < 3:
+                    raise ValueError("again")
+                return value
+
+            strategy = create_retry_strategy(
+                RetryStrategyConfig(max_attempts=5, jitter_strategy=JitterStrategy.NONE)
+            )
+            return with_retry(context, block, WithRetryConfig(retry_strategy=strategy), name="wr")
+
+        result = make_runner(handler).run()
+        assert result.result == 3
+        waits = [op.name for op in result.operations if op.type is OperationType.WAIT]
+        assert waits == ["wr-backoff-1", "wr-backoff-2"]
+
+    def test_exhausted_block_raises_the_last_error(self, make_runner):
+        """When the strategy gives up, the block's error fails the child context."""
+        from durable_exec import RetryPresets, WithRetryConfig, with_retry
+
+        @durable_execution
+        def handler(event, context):
+            def block(ctx, attempt):
+                raise KeyError(attempt)
+
+            try:
+                with_retry(context, block, WithRetryConfig(retry_strategy=RetryPresets.none()))
+            except ChildContextError as error:
+                return error.error_type
+            return None
+
+        assert make_runner(handler).run().result == "KeyError"
