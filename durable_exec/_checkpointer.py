@@ -28,10 +28,10 @@ import dataclasses
 import threading
 from typing import Any, Final
 
-from durable_exec._clock import SYSTEM_CLOCK, Clock
+from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
 from durable_exec._service import new_client_token
-from durable_exec._signals import BranchOrphaned, SuspendExecution
+from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import OperationAction, OperationType, OperationUpdate
 
@@ -110,6 +110,7 @@ class Checkpointer:
         token: The invocation's first checkpoint token.
         clock: Time source for batching windows and timestamps.
         config: Batch limits.
+        deadline: The invocation's deadline; no caller blocks beyond it.
     """
 
     def __init__(
@@ -120,7 +121,9 @@ class Checkpointer:
         *,
         clock: Clock = SYSTEM_CLOCK,
         config: BatcherConfig | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
+        self._deadline = deadline
         self._service = service
         self._state = state
         self._clock = clock
@@ -185,11 +188,15 @@ class Checkpointer:
         self._wait(waiter)
 
     def close(self) -> None:
-        """Flush, stop the thread and join it. Safe to call twice."""
+        """Flush, stop the thread and join it. Safe to call twice.
+
+        With a deadline, the join waits at most until Lambda's timeout: a call
+        still in flight then cannot be saved anyway.
+        """
         with self._cond:
             self._closing = True
             self._cond.notify()
-        self._thread.join()
+        self._thread.join(None if self._deadline is None else self._deadline.remaining())
 
     @property
     def revoked(self) -> bool:
@@ -235,9 +242,12 @@ class Checkpointer:
         if self._closing:
             raise ExecutionError("the invocation has ended; no more checkpoints can be sent")
 
-    @staticmethod
-    def _wait(waiter: _Waiter) -> None:
-        waiter.event.wait()
+    def _wait(self, waiter: _Waiter) -> None:
+        deadline = self._deadline
+        if deadline is None:
+            waiter.event.wait()
+        elif not waiter.event.wait(deadline.remaining()):
+            raise DeadlineApproaching
         if waiter.error is not None:
             if isinstance(waiter.error, SuspendExecution):
                 raise SuspendExecution(waiter.error.reason)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "Deadline", "SystemClock"]
 
 
 @runtime_checkable
@@ -81,3 +81,58 @@ class SystemClock:
 
 SYSTEM_CLOCK: Clock = SystemClock()
 """The process-wide real clock."""
+
+
+class Deadline:
+    """The end of the current Lambda invocation, as the SDK plans around it.
+
+    Lambda kills an invocation at its timeout. The SDK stops starting durable
+    work ``margin`` seconds before that (:meth:`near`), so it can flush what is
+    queued and end the invocation cleanly; no blocking wait of the SDK outlasts
+    :meth:`remaining`.
+
+    Args:
+        clock: Where elapsed time is read (``monotonic``).
+        seconds_left: Seconds until Lambda's timeout, read when the invocation began.
+        margin: Seconds kept in reserve for the final flush.
+    """
+
+    __slots__ = ("_clock", "_hard", "_soft", "margin")
+
+    def __init__(self, clock: Clock, seconds_left: float, margin: float) -> None:
+        start = clock.monotonic()
+        self._clock = clock
+        self.margin = margin
+        self._hard = start + seconds_left
+        self._soft = self._hard - margin
+
+    @classmethod
+    def from_lambda_context(cls, clock: Clock, lambda_context: object) -> Deadline | None:
+        """Read ``get_remaining_time_in_millis()``; ``None`` if the context has no deadline.
+
+        The margin is 20 % of the time left, at most 5 s.
+        """
+        remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+        if not callable(remaining):
+            return None
+        try:
+            millis = float(remaining())
+        except (TypeError, ValueError):
+            return None
+        seconds = max(0.0, millis / 1000.0)
+        return cls(clock, seconds, min(5.0, seconds * 0.2))
+
+    def near(self) -> bool:
+        """Whether the reserve margin has been reached: start no more durable work."""
+        return self._clock.monotonic() >= self._soft
+
+    def remaining(self) -> float:
+        """Seconds until Lambda's timeout (never negative)."""
+        return max(0.0, self._hard - self._clock.monotonic())
+
+    def until_near(self) -> float:
+        """Seconds until :meth:`near` becomes true (never negative)."""
+        return max(0.0, self._soft - self._clock.monotonic())
+
+    def __repr__(self) -> str:
+        return f"Deadline(remaining={self.remaining():.3f}s, margin={self.margin:.3f}s)"

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from durable_exec._checkpointer import CancelScope
+from durable_exec._clock import Deadline
 from durable_exec._config import (
     BatchItemStatus,
     ChildConfig,
@@ -64,7 +65,7 @@ from durable_exec._operations.base import (
 )
 from durable_exec._operations.child import REPLAY_CHILDREN_THRESHOLD, run_child_at
 from durable_exec._serde import deserialize, register_extended_type, serialize
-from durable_exec._signals import BranchOrphaned, SuspendExecution
+from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._wire import (
     ErrorObject,
     Operation,
@@ -402,7 +403,7 @@ def run_batch(
         if len(payload) > REPLAY_CHILDREN_THRESHOLD:
             stored = _summary(spec, result, summary_generator)
             replay_children = True
-    except (SuspendExecution, BranchOrphaned, ExecutionError, InvocationError):
+    except (SuspendExecution, BranchOrphaned, DeadlineApproaching, ExecutionError, InvocationError):
         scope.cancel_quietly()
         raise
     except Exception as error:
@@ -588,6 +589,7 @@ class _Coordinator:
     def run(self) -> BatchResult[Any]:
         invocation = self.core.invocation
         clock = invocation.clock
+        deadline = invocation.deadline
         try:
             while True:
                 if self.scope.cancelled:
@@ -595,6 +597,8 @@ class _Coordinator:
                 reason = self._decide()
                 if reason is not None:
                     return self._result(reason)
+                if deadline is not None and deadline.near():
+                    self._wind_down(deadline)
                 self._admit()
                 reason = self._decide()
                 if reason is not None:
@@ -603,21 +607,40 @@ class _Coordinator:
                     self._suspend()
                     continue
                 due = self._next_due()
+                timeout = None if due is None else clock.timeout_until(due)
+                if deadline is not None:
+                    near = deadline.until_near()
+                    if timeout is None or near < timeout:
+                        timeout, due = near, None
                 try:
-                    if due is None:
-                        event = self.events.get()
-                    else:
-                        event = self.events.get(timeout=clock.timeout_until(due))
+                    event = self.events.get(timeout=timeout)
                 except queue.Empty:
-                    clock.skip_to(due)  # type: ignore[arg-type]
-                    self._resume_due()
+                    if due is not None:
+                        clock.skip_to(due)
+                        self._resume_due()
                     continue
                 self._handle(*event)
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=False, cancel_futures=True)
 
+    def _wind_down(self, deadline: Deadline) -> None:
+        """The deadline is near: start nothing, let running branches report, then stop."""
+        while self.running:
+            try:
+                event = self.events.get(timeout=deadline.remaining())
+            except queue.Empty:
+                break
+            kind = event[1]
+            self._handle(*event)
+            if kind in ("succeeded", "failed") and self._decide() is not None:
+                return
+        raise DeadlineApproaching
+
     def _admit(self) -> None:
+        deadline = self.core.invocation.deadline
+        if deadline is not None and deadline.near():
+            return
         while self.next_index < len(self.branches) and self.in_flight < self.limit:
             if self.policy.tolerance_exceeded(self.failed):
                 return

@@ -24,13 +24,18 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from durable_exec._checkpointer import BatcherConfig, Checkpointer
-from durable_exec._clock import SYSTEM_CLOCK, Clock
+from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._context import DurableContext, root_context
-from durable_exec._errors import CheckpointError, ExecutionError, InvocationError
+from durable_exec._errors import (
+    CheckpointError,
+    ExecutionError,
+    InvocationError,
+    TerminationReason,
+)
 from durable_exec._logging import DEFAULT_LOGGER, DurableLogger
 from durable_exec._operations.base import Invocation
 from durable_exec._service import BotocoreDurableService, default_lambda_client
-from durable_exec._signals import BranchOrphaned, SuspendExecution
+from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import (
     ErrorObject,
@@ -221,7 +226,10 @@ def run_invocation(
         ExecutionError: The event is not a durable envelope.
     """
     envelope = parse_event(event)
-    service = BotocoreDurableService(client, clock=clock)
+    deadline = Deadline.from_lambda_context(clock, lambda_context)
+    service = BotocoreDurableService(
+        client, clock=clock, deadline=deadline.remaining if deadline is not None else None
+    )
     operations = list(envelope.operations)
     marker = envelope.next_marker
     try:
@@ -234,7 +242,9 @@ def run_invocation(
             raise
         return _failed(exc)
     state = ExecutionState(envelope.arn, operations)
-    checkpointer = Checkpointer(service, state, envelope.token, clock=clock, config=batcher)
+    checkpointer = Checkpointer(
+        service, state, envelope.token, clock=clock, config=batcher, deadline=deadline
+    )
     base_logger = DurableLogger(DEFAULT_LOGGER, {"executionArn": envelope.arn}, lambda: False)
     invocation = Invocation(
         arn=envelope.arn,
@@ -243,6 +253,7 @@ def run_invocation(
         clock=clock,
         lambda_context=lambda_context,
         logger=base_logger,
+        deadline=deadline,
     )
     output: dict[str, Any]
     raised: BaseException | None = None
@@ -281,12 +292,24 @@ def run_invocation(
         if isinstance(raised, CheckpointError) and not raised.is_retryable():
             # e.g. the large-error checkpoint refused as too big: retrying cannot help.
             return _failed(raised)
+        if isinstance(raised, DeadlineApproaching):
+            raise _deadline_error(deadline) from None
         raise raised
     if failure is not None:
         if isinstance(failure, CheckpointError) and not failure.is_retryable():
             return _failed(failure)
         raise failure
     return output
+
+
+def _deadline_error(deadline: Deadline | None) -> InvocationError:
+    margin = f"{deadline.margin:.1f}s" if deadline is not None else "its margin"
+    return InvocationError(
+        f"the invocation stopped {margin} before Lambda's timeout, after flushing its "
+        "checkpoints; Lambda will invoke the function again and it will resume from there. "
+        "If this repeats, raise the function's timeout or split long steps.",
+        TerminationReason.DEADLINE_APPROACHING,
+    )
 
 
 def _succeeded(result: Any, invocation: Invocation) -> dict[str, Any]:

@@ -8,7 +8,7 @@ runner are the only places that catch them.
 
 from __future__ import annotations
 
-__all__ = ["BranchOrphaned", "SuspendExecution"]
+__all__ = ["BranchOrphaned", "DeadlineApproaching", "SuspendExecution"]
 
 
 class SuspendExecution(BaseException):
@@ -32,3 +32,7 @@ class SuspendExecution(BaseException):
 
 class BranchOrphaned(BaseException):
     """A map/parallel branch kept running after its batch completed; it must stop."""
+
+
+class DeadlineApproaching(BaseException):
+    """The invocation is about to reach Lambda's timeout: stop, flush, let Lambda invoke again."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from durable_exec._checkpointer import CancelScope, Checkpointer
-from durable_exec._clock import Clock
+from durable_exec._clock import Clock, Deadline
 from durable_exec._errors import (
     BatchCompletionError,
     DurableOperationError,
@@ -29,7 +29,7 @@ from durable_exec._errors import (
 )
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger
-from durable_exec._signals import BranchOrphaned
+from durable_exec._signals import BranchOrphaned, DeadlineApproaching
 from durable_exec._state import ExecutionState
 from durable_exec._wire import ErrorObject, Operation, OperationType, OperationUpdate
 
@@ -46,6 +46,7 @@ class Invocation:
         clock: The time source.
         lambda_context: Lambda's context object (or a test double).
         logger: The base logger (before per-context fields).
+        deadline: When Lambda will stop the invocation, if known.
         executors: Thread pools started during the invocation; joined before it returns.
     """
 
@@ -58,7 +59,9 @@ class Invocation:
         clock: Clock,
         lambda_context: Any,
         logger: DurableLogger,
+        deadline: Deadline | None = None,
     ) -> None:
+        self.deadline = deadline
         self.arn = arn
         self.state = state
         self.checkpointer = checkpointer
@@ -74,13 +77,20 @@ class Invocation:
             self.executors.append(executor)
 
     def join_executors(self) -> None:
-        """Wait for every registered pool's threads to finish."""
+        """Wait for every registered pool's threads to finish (at most until the deadline)."""
         while True:
             with self._lock:
                 if not self.executors:
                     return
                 executor = self.executors.pop()
-            executor.shutdown(wait=True, cancel_futures=True)
+            if self.deadline is None:
+                executor.shutdown(wait=True, cancel_futures=True)
+                continue
+            executor.shutdown(wait=False, cancel_futures=True)
+            # ThreadPoolExecutor keeps its workers in _threads; join them with a bound
+            # so a branch stuck in user code cannot hold the invocation past Lambda's timeout.
+            for thread in list(getattr(executor, "_threads", ())):
+                thread.join(self.deadline.remaining())
 
 
 @dataclasses.dataclass(slots=True)
@@ -112,9 +122,16 @@ class ContextCore:
         return self.virtual_parent or self.parent_id
 
     def next_id(self) -> str:
-        """Allocate the next operation id (refused once the branch is orphaned)."""
+        """Allocate the next operation id.
+
+        Refused once the branch is orphaned, and once the invocation's deadline is
+        near: no durable work starts that could be cut off by Lambda's timeout.
+        """
         if self.scope is not None and self.scope.cancelled:
             raise BranchOrphaned
+        deadline = self.invocation.deadline
+        if deadline is not None and deadline.near():
+            raise DeadlineApproaching
         return self.ids.next()
 
     def is_replaying(self) -> bool:

@@ -27,6 +27,7 @@ class SimulatedCrash(BaseException):
     invokes the function again.
     """
 
+
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
 
 
@@ -199,6 +200,8 @@ class DurableTestRunner:
         max_invocations: Safety stop for runaway executions.
         max_invocation_retries: Consecutive invocations that may raise before the
             run gives up and re-raises the error (Lambda would keep retrying).
+        invocation_timeout: Each invocation's time limit in seconds, as Lambda's
+            context reports it (``get_remaining_time_in_millis``).
 
     Example:
         >>> runner = DurableTestRunner(handler)  # doctest: +SKIP
@@ -215,7 +218,9 @@ class DurableTestRunner:
         function_name: str = "test-function",
         max_invocations: int = 10_000,
         max_invocation_retries: int = 3,
+        invocation_timeout: float = 900.0,
     ) -> None:
+        self.invocation_timeout = invocation_timeout
         if not isinstance(handler, DurableHandler):
             raise ValidationError(
                 "DurableTestRunner needs a handler decorated with @durable_execution, "
@@ -383,7 +388,9 @@ class DurableTestRunner:
                 f"execution {arn} used {self.max_invocations} invocations without finishing"
             )
         event = self.service.invocation_event(arn)
-        context = FakeLambdaContext(self.function_name, clock=self.clock)
+        context = FakeLambdaContext(
+            self.function_name, timeout=self.invocation_timeout, clock=self.clock
+        )
         try:
             output = run_invocation(
                 self.handler, event, context, client=self._client, clock=self.clock
