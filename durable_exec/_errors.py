@@ -6,6 +6,7 @@ Errors are grouped by *what happens next*::
     └─ DurableExecutionsError             root of everything the SDK raises
        ├─ ValidationError (ValueError)    bad arguments or configuration; nothing checkpointed
        ├─ SerDesError                     a value could not be (de)serialised; the operation fails
+       │  └─ PayloadSizeError             a value is too large to checkpoint
        ├─ DurableOperationError           a durable operation failed; rebuilt identically on replay
        │  ├─ StepError
        │  ├─ InvokeError
@@ -48,6 +49,7 @@ __all__ = [
     "InvocationError",
     "InvokeError",
     "NonDeterministicExecutionError",
+    "PayloadSizeError",
     "RetryableSerDesError",
     "SerDesError",
     "StepError",
@@ -191,6 +193,15 @@ class SerDesError(DurableExecutionsError):
         self.error_type = error_type
         self.data = data
         self.stack_trace = stack_trace
+
+
+class PayloadSizeError(SerDesError):
+    """A serialised value is larger than the service stores for one operation.
+
+    Raised (and recorded as the operation's failure) instead of sending a
+    checkpoint the service would refuse. The message names the operation, the
+    size and the limit.
+    """
 
 
 class UnrecoverableError(DurableExecutionsError):

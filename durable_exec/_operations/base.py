@@ -24,6 +24,7 @@ from durable_exec._errors import (
     BatchCompletionError,
     DurableOperationError,
     NonDeterministicExecutionError,
+    PayloadSizeError,
     SerDesError,
     class_for_wire_type,
 )
@@ -232,6 +233,43 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
     return result
 
 
+MAX_STEP_PAYLOAD = 256 * 1024
+"""Largest result (bytes, UTF-8) a step or wait_for_condition state may checkpoint."""
+MAX_INVOKE_PAYLOAD = 1024 * 1024
+"""Largest chained-invoke payload (bytes, UTF-8)."""
+_MAX_ERROR_MESSAGE = 16 * 1024
+_MAX_ERROR_DATA = 8 * 1024
+_MAX_STACK_LINES = 50
+
+
+def check_payload(
+    payload: str | None, limit: int, *, what: str, op_id: str, name: str | None
+) -> None:
+    """Raise :class:`PayloadSizeError` if ``payload`` exceeds ``limit`` bytes."""
+    if payload is None or len(payload) * 4 <= limit:
+        return  # even all-4-byte characters would fit
+    size = len(payload.encode())
+    if size > limit:
+        label = f"{name!r} ({op_id})" if name else op_id
+        raise PayloadSizeError(
+            f"{what} {label} is {size:,} bytes once serialised; the service stores at most "
+            f"{limit:,} bytes per operation. Keep large data elsewhere (S3, EFS) and return a "
+            "reference, or produce it in a child context, whose large results are rebuilt "
+            "from its operations on replay."
+        )
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"... [{len(text) - limit} characters cut]"
+
+
 def error_object(error: BaseException) -> ErrorObject:
-    """Describe ``error`` for a FAIL or RETRY update."""
-    return ErrorObject.from_exception(error)
+    """Describe ``error`` for a FAIL or RETRY update, cut to what the service accepts."""
+    details = ErrorObject.from_exception(error)
+    details.message = _clip(details.message, _MAX_ERROR_MESSAGE)
+    details.data = _clip(details.data, _MAX_ERROR_DATA)
+    if details.stack_trace is not None:
+        details.stack_trace = [line[:500] for line in details.stack_trace[:_MAX_STACK_LINES]]
+    return details

@@ -6,7 +6,13 @@ from typing import Any
 
 from durable_exec._config import InvokeConfig
 from durable_exec._errors import InvokeError, ValidationError
-from durable_exec._operations.base import ContextCore, rebuild_error, validate_identity
+from durable_exec._operations.base import (
+    MAX_INVOKE_PAYLOAD,
+    ContextCore,
+    check_payload,
+    rebuild_error,
+    validate_identity,
+)
 from durable_exec._serde import JSON_SERDES, deserialize, serialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._wire import (
@@ -55,6 +61,9 @@ def run_invoke(
         if config.tenant_id is not None:
             options["TenantId"] = config.tenant_id
         body = serialize(config.serdes_payload or JSON_SERDES, payload, op_id, invocation.arn)
+        check_payload(
+            body, MAX_INVOKE_PAYLOAD, what="the payload of chained invoke", op_id=op_id, name=name
+        )
         core.checkpoint(
             OperationUpdate(
                 id=op_id,

@@ -17,7 +17,9 @@ from durable_exec._errors import (
 )
 from durable_exec._logging import DurableLogger
 from durable_exec._operations.base import (
+    MAX_STEP_PAYLOAD,
     ContextCore,
+    check_payload,
     error_object,
     rebuild_error,
     validate_identity,
@@ -133,6 +135,7 @@ def run_step(
 
     try:
         payload = serialize(config.serdes, result, op_id, invocation.arn)
+        check_payload(payload, MAX_STEP_PAYLOAD, what="the result of step", op_id=op_id, name=name)
         value = deserialize(config.serdes, payload, op_id, invocation.arn)
     except SerDesError as error:
         # Serialisation is deterministic: retrying cannot help, so the step fails now.

@@ -8,7 +8,9 @@ from typing import Any
 from durable_exec._durations import MAX_WAIT_SECONDS
 from durable_exec._errors import ExecutionError, InvocationError, WaitForConditionError
 from durable_exec._operations.base import (
+    MAX_STEP_PAYLOAD,
     ContextCore,
+    check_payload,
     error_object,
     rebuild_error,
     validate_identity,
@@ -88,6 +90,13 @@ def run_wait_for_condition(
             )
         new_state = check(state, WaitForConditionCheckContext(logger, attempt))
         payload = serialize(config.serdes, new_state, op_id, arn)
+        check_payload(
+            payload,
+            MAX_STEP_PAYLOAD,
+            what="the state of wait_for_condition",
+            op_id=op_id,
+            name=name,
+        )
         decision = config.wait_strategy(deserialize(config.serdes, payload, op_id, arn), attempt)
         if not isinstance(decision, WaitForConditionDecision):
             raise TypeError(

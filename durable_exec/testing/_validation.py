@@ -51,7 +51,7 @@ MAX_PAYLOAD_BYTES: Final = 1_048_576
 """Per-operation Payload cap (1 MiB, UTF-8 bytes)."""
 MAX_EXECUTION_RESULT_BYTES: Final = 6_291_456
 """Cap on an EXECUTION SUCCEED payload (6 MiB)."""
-MAX_ERROR_BYTES: Final = 1_048_576
+MAX_ERROR_BYTES: Final = 32_768  # as AWS's emulator enforces
 """Cap on an ErrorObject, all fields together (1 MiB)."""
 MAX_DURATION_SECONDS: Final = 31_622_400
 MAX_CALLBACK_SECONDS: Final = 99_999_999

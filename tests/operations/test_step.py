@@ -443,3 +443,40 @@ def test_api_calls_per_step_by_semantics(make_runner, semantics, calls):
         return context.step(lambda _: 1, name="s", config=StepConfig(step_semantics=semantics))
 
     assert make_runner(handler).run().api_calls == calls
+
+
+class TestLimits:
+    def test_oversized_result_fails_the_step_naming_the_limit(self, make_runner):
+        """A result over 256 KiB fails the step with PayloadSizeError, not a Lambda retry loop."""
+        from durable_exec import PayloadSizeError
+
+        @durable_execution
+        def handler(event, context):
+            try:
+                context.step(lambda _: "x" * 300_000, name="huge")
+            except PayloadSizeError as error:
+                return error.message
+            return None
+
+        result = make_runner(handler).run()
+        assert result.status == "SUCCEEDED"
+        assert "'huge'" in result.result
+        assert "262,144 bytes" in result.result
+        assert result.get_step("huge").status is OperationStatus.FAILED
+
+    def test_huge_error_messages_are_cut_to_fit(self, make_runner):
+        """An exception with a megabyte message is recorded, cut, instead of being refused."""
+
+        @durable_execution
+        def handler(event, context):
+            return context.step(
+                lambda _: (_ for _ in ()).throw(ValueError("e" * 1_000_000)),
+                name="loud",
+                config=StepConfig(retry_strategy=RetryPresets.none()),
+            )
+
+        result = make_runner(handler).run()
+        assert result.status == "FAILED"
+        assert result.error is not None
+        assert len(result.error.message or "") < 20_000
+        assert "characters cut" in (result.error.message or "")

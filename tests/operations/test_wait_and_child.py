@@ -167,7 +167,8 @@ class TestChildContext:
         def handler(event, context):
             def body(child):
                 runs["body"] += 1
-                return child.step(lambda _: big, name="big-step")
+                parts = [child.step(lambda _: big[:100_000], name=f"part-{i}") for i in range(3)]
+                return "".join(parts) + big[300_000:]
 
             value = context.run_in_child_context(
                 body, name="big", config=ChildConfig(summary_generator=lambda v: f"{len(v)} chars")

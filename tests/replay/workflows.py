@@ -165,7 +165,8 @@ def build(sdk: SimpleNamespace) -> dict[str, Any]:
     @sdk.durable_execution
     def large_child(event: Any, context: Any) -> Any:
         def big(ctx: Any) -> str:
-            return ctx.step(lambda _: "x" * 300_000, name="big-step")
+            parts = [ctx.step(lambda _: "x" * 100_000, name=f"part-{i}") for i in range(3)]
+            return "".join(parts)
 
         value = context.run_in_child_context(
             big, name="big", config=sdk.ChildConfig(summary_generator=lambda v: f"{len(v)}")

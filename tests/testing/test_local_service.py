@@ -409,9 +409,9 @@ INVALID_UPDATES = [
         "maximum size of 6291456",
     ),
     (
-        "error-over-1mib",
-        upd("e", "EXECUTION", "FAIL", Error={"ErrorMessage": "m" * MIB, "ErrorType": "T"}),
-        "Error exceeds the maximum size of 1048576",
+        "error-over-32kib",
+        upd("e", "EXECUTION", "FAIL", Error={"ErrorMessage": "m" * 40_000, "ErrorType": "T"}),
+        "Error exceeds the maximum size of 32768",
     ),
     ("error-member-type", upd("e", "EXECUTION", "FAIL", Error={"ErrorType": 3}), "ErrorType must"),
     (
