@@ -28,6 +28,7 @@ from durable_exec import (
     durable_execution,
 )
 from durable_exec._ids import operation_id
+from durable_exec.testing import DurableTestRunner, VirtualClock
 from durable_exec._wire import OperationStatus, OperationType
 
 OK, FAIL = "ok", "fail"
@@ -319,8 +320,11 @@ class TestStructure:
 
 
 class TestSuspension:
-    def test_branches_waiting_on_timers_suspend_the_invocation(self, make_runner):
+    def test_branches_waiting_on_timers_suspend_the_invocation(self):
         """When every branch waits, the whole invocation goes PENDING; nothing partial."""
+        # A generous idle grace: virtual time must not skip ahead while a branch is
+        # still on its way to its own wait, however loaded the machine is.
+        clock = VirtualClock(idle_grace=2.0)
 
         @durable_execution
         def handler(event, context):
@@ -330,7 +334,7 @@ class TestSuspension:
 
             return context.map([1, 2], item, name="m").get_results()
 
-        result = make_runner(handler).run()
+        result = DurableTestRunner(handler, clock=clock).run()
         assert result.outputs[0] == {"Status": "PENDING"}
         assert (result.status, result.result) == ("SUCCEEDED", [1, 2])
 
