@@ -4,7 +4,9 @@
 :class:`LocalDurableService`, an in-memory implementation of the Lambda
 durable-execution API, invoking it again and again (as Lambda would) until
 the execution ends. A :class:`VirtualClock` makes waits, retry back-offs and
-callback timeouts complete at once.
+callback timeouts complete at once. The service keeps executions in a
+:class:`MemoryStore` by default, or in a :class:`SqliteStore` file that
+outlives the process (what the ``durable-exec`` command line uses).
 
 Example:
     >>> from durable_exec.testing import DurableTestRunner
@@ -14,6 +16,13 @@ Example:
 """
 
 from durable_exec.testing._clock import VirtualClock
+from durable_exec.testing._faults import (
+    ApiCall,
+    Fault,
+    FaultInjectingClient,
+    FaultRule,
+    Injection,
+)
 from durable_exec.testing._runner import (
     DurableTestRunner,
     FakeLambdaContext,
@@ -21,12 +30,24 @@ from durable_exec.testing._runner import (
     TestResult,
 )
 from durable_exec.testing._service import LocalDurableService
+from durable_exec.testing._sqlite_store import SqliteStore, StoredExecution, StoreError
+from durable_exec.testing._store import ExecutionStore, MemoryStore
 
 __all__ = [
+    "ApiCall",
     "DurableTestRunner",
+    "ExecutionStore",
     "FakeLambdaContext",
+    "Fault",
+    "FaultInjectingClient",
+    "FaultRule",
+    "Injection",
     "LocalDurableService",
+    "MemoryStore",
     "SimulatedCrash",
+    "SqliteStore",
+    "StoreError",
+    "StoredExecution",
     "TestResult",
     "VirtualClock",
 ]

@@ -631,6 +631,27 @@ class LocalDurableService:
                 "UpdatedOperationIds": updated,
             }
 
+    def revoke_token(self, arn: str) -> None:
+        """Revoke the execution's checkpoint token, as when a newer invocation takes over.
+
+        Every token issued so far stops working, and the execution becomes
+        runnable (:meth:`is_runnable`): the service owes it another invocation,
+        so a handler that answers ``PENDING`` with nothing pending is not failed
+        for it. :class:`FaultInjectingClient` calls this when it drops the token
+        from a checkpoint response. A finished execution is left alone.
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+        """
+        with self._lock:
+            execution = self._load_local(arn)
+            if execution.status != RUNNING:
+                return
+            with self._store.transaction():
+                self._engine.rotate_token(execution)
+                execution.wake = True
+                self._store.save(execution)
+
     def record_invocation(
         self, arn: str, output: object, *, error: BaseException | None = None
     ) -> None:

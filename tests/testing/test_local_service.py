@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,8 @@ from botocore.exceptions import ClientError
 
 from durable_exec.testing._clock import DEFAULT_START, VirtualClock
 from durable_exec.testing._service import ChainedInvokeRequest, LocalDurableService
+from durable_exec.testing._sqlite_store import SqliteStore
+from durable_exec.testing._store import ExecutionStore, MemoryStore
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 MIB = 1_048_576
@@ -21,9 +25,19 @@ def clock() -> VirtualClock:
     return VirtualClock()
 
 
+@pytest.fixture(params=["memory", "sqlite", "sqlite-uncached"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ExecutionStore]:
+    """Each back end of the service: in memory, in SQLite, and SQLite re-read on every load."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with SqliteStore(tmp_path / "executions.db", cache=request.param == "sqlite") as sqlite:
+        yield sqlite
+
+
 @pytest.fixture
-def service(clock: VirtualClock) -> LocalDurableService:
-    return LocalDurableService(clock)
+def service(clock: VirtualClock, store: ExecutionStore) -> LocalDurableService:
+    return LocalDurableService(clock, store)
 
 
 class Run:

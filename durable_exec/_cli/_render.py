@@ -1,0 +1,535 @@
+"""Text and JSON renderings: the operation tree, the timeline, tables, history.
+
+Every function here is pure (values in, text or JSON-able dicts out), so the
+layout is tested without running anything. Text is drawn with box-drawing
+characters when the output stream can encode them, else with ASCII.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from durable_exec._cli._view import ExecutionView, OperationView, display_value, epoch_of
+
+__all__ = [
+    "Glyphs",
+    "callback_hint",
+    "execution_json",
+    "format_duration",
+    "format_time",
+    "glyphs_for",
+    "history_json",
+    "preview",
+    "render_execution",
+    "render_history",
+    "render_list",
+    "render_timeline",
+    "to_json",
+]
+
+PREVIEW_CHARS: Final = 72
+"""Longest result preview in the tree."""
+SIZE_ONLY_BYTES: Final = 4096
+"""Payloads larger than this show only their size in the tree."""
+COLLAPSE_AFTER: Final = 12
+"""Siblings shown before the rest are summarised (unless --all)."""
+TIMELINE_WIDTH: Final = 48
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Glyphs:
+    """The characters a rendering draws with."""
+
+    tee: str
+    last: str
+    pipe: str
+    blank: str
+    ok: str
+    failed: str
+    running: str
+    other: str
+    bar: str
+    idle: str
+    tick: str
+    arrow: str
+    ellipsis: str
+
+
+UNICODE: Final = Glyphs("├─ ", "└─ ", "│  ", "   ", "✓", "✗", "…", "•", "█", "░", "▏", "→", "…")
+ASCII: Final = Glyphs("|- ", "`- ", "|  ", "   ", "+", "x", ".", "*", "#", "-", "|", "->", "...")
+
+
+def glyphs_for(encoding: str | None) -> Glyphs:
+    """Return the Unicode glyphs if ``encoding`` can encode them, else ASCII."""
+    try:
+        "".join(dataclasses.astuple(UNICODE)).encode(encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return ASCII
+    return UNICODE
+
+
+# ------------------------------------------------------------------ values
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return ``seconds`` as ``350ms``, ``2s``, ``5m 2s``, ``3h 10m`` or ``2d 4h``."""
+    if seconds is None:
+        return ""
+    if seconds < 0:
+        seconds = 0.0
+    if 0 < seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+def format_time(seconds: float | None) -> str:
+    """Return epoch ``seconds`` as ``2026-01-01 00:05:02Z`` (UTC), or empty."""
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def iso(seconds: float | None) -> str | None:
+    """Return epoch ``seconds`` as an ISO 8601 UTC string (JSON output), or None."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
+def preview(payload: str | None, glyphs: Glyphs = UNICODE, limit: int = PREVIEW_CHARS) -> str:
+    """Return a one-line preview of a payload: decoded, truncated, or just its size."""
+    if payload is None:
+        return ""
+    size = len(payload.encode("utf-8", "surrogatepass"))
+    if size > SIZE_ONLY_BYTES:
+        return f"<{_size(size)}>"
+    value = display_value(payload)
+    text = value if isinstance(value, str) and value == payload else _compact(value)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - len(glyphs.ellipsis)] + glyphs.ellipsis
+    return text
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def error_line(error: dict[str, Any] | None) -> str:
+    """Return ``Type: message`` for an ErrorObject."""
+    if not error:
+        return ""
+    kind = str(error.get("ErrorType") or "Error").rsplit(".", 1)[-1]
+    message = " ".join(str(error.get("ErrorMessage") or "").split())
+    return f"{kind}: {message}" if message else kind
+
+
+# ------------------------------------------------------------------ the tree
+
+
+def _symbol(status: str, glyphs: Glyphs) -> str:
+    if status == "SUCCEEDED":
+        return glyphs.ok
+    if status in {"FAILED", "TIMED_OUT", "STOPPED"}:
+        return glyphs.failed
+    if status in {"STARTED", "PENDING", "READY", "RUNNING"}:
+        return glyphs.running
+    return glyphs.other
+
+
+_SUB_TYPES: Final = {"RunInChildContext": "context", "ChainedInvoke": "invoke"}
+
+
+def _op_type(op: OperationView) -> str:
+    """Return a short kind: the subtype in kebab case (``map-iteration``), else the type."""
+    sub_type = op.sub_type
+    if not sub_type or sub_type.lower() == op.type.lower():
+        return op.type.lower().replace("_", "-")
+    if sub_type in _SUB_TYPES:
+        return _SUB_TYPES[sub_type]
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", sub_type).lower()
+
+
+def _rows(
+    ops: Sequence[OperationView],
+    prefix: str,
+    glyphs: Glyphs,
+    origin: float | None,
+    show_all: bool,
+) -> Iterable[list[str]]:
+    shown = ops if show_all or len(ops) <= COLLAPSE_AFTER + 1 else ops[:COLLAPSE_AFTER]
+    hidden = ops[len(shown) :]
+    for index, op in enumerate(shown):
+        last = index == len(shown) - 1 and not hidden
+        branch = glyphs.last if last else glyphs.tee
+        attempts = ""
+        if op.type == "STEP" and op.attempts > 1:
+            attempts = f"{op.attempts} attempts"
+        outcome = ""
+        if op.error is not None:
+            outcome = error_line(op.error)
+        elif op.result is not None:
+            outcome = f"{glyphs.arrow} {preview(op.result, glyphs)}"
+        elif op.result_truncated:
+            outcome = f"{glyphs.arrow} (not included)"
+        elif op.type == "CALLBACK" and op.status == "STARTED":
+            outcome = "waiting for an answer"
+        elif op.type == "STEP" and op.status == "PENDING":
+            outcome = "retrying"
+        offset = (
+            "" if op.start is None or origin is None else f"+{format_duration(op.start - origin)}"
+        )
+        took = format_duration(op.end - op.start) if op.end is not None and op.start else ""
+        yield [
+            f"{prefix}{branch}{_symbol(op.status, glyphs)} {op.label}",
+            _op_type(op),
+            op.status,
+            offset,
+            took,
+            attempts,
+            outcome,
+        ]
+        if op.children:
+            child_prefix = prefix + (glyphs.blank if last else glyphs.pipe)
+            yield from _rows(op.children, child_prefix, glyphs, origin, show_all)
+    if hidden:
+        counts: dict[str, int] = {}
+        for op in hidden:
+            counts[op.status] = counts.get(op.status, 0) + 1
+        summary = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+        more = f"{glyphs.ellipsis} {len(hidden)} more ({summary}); --all shows them"
+        yield [f"{prefix}{glyphs.last}{more}", "", "", "", "", "", ""]
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        if not any(row[1:]):
+            lines.append(row[0])
+            continue
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def render_execution(view: ExecutionView, glyphs: Glyphs = UNICODE, show_all: bool = False) -> str:
+    """Render an execution's header, operation tree and outcome as text."""
+    took = ""
+    if view.start is not None and view.end is not None:
+        took = f" in {format_duration(view.end - view.start)}"
+    count = len(view.invocations)
+    invocations = f", {count} invocation{'s' if count != 1 else ''}" if count else ""
+    lines = [
+        f"{_symbol(view.status, glyphs)} {view.name}  {view.status}{took}{invocations}",
+        f"  function  {view.function_name}",
+        f"  arn       {view.arn}",
+        f"  started   {format_time(view.start)}",
+    ]
+    if view.input is not None:
+        lines.append(f"  input     {preview(view.input, glyphs)}")
+    if view.roots:
+        lines.append("")
+        header = ["operation", "type", "status", "start", "took", "", "result"]
+        body = list(_rows(view.roots, "", glyphs, view.start, show_all))
+        table = _table([header, *body])
+        lines.extend(table)
+    else:
+        lines.extend(["", "(no operations yet)"])
+    lines.append("")
+    if view.status == "SUCCEEDED":
+        lines.append(f"result: {preview(view.result, glyphs, limit=400) or 'null'}")
+    elif view.error is not None:
+        lines.append(f"error: {error_line(view.error)}")
+    if view.invocation_errors:
+        last = view.invocation_errors[-1]
+        errors = len(view.invocation_errors)
+        lines.append(f"{errors} invocation(s) raised; the last: {error_line(last)}")
+    return "\n".join(lines)
+
+
+def callback_hint(view: ExecutionView, command: str, options: str = "") -> list[str]:
+    """Return lines telling how to answer each open callback of ``view``.
+
+    Args:
+        view: The execution.
+        command: The program name to print (``durable-exec``).
+        options: Options to append to each command (``--store PATH``...).
+    """
+    lines: list[str] = []
+    for op in view.waiting_callbacks:
+        label = view.callback_label(op)
+        quoted = shlex.quote(op.callback_id or "")
+        lines.append(f"waiting for callback {label!r} of {view.name}; answer it with:")
+        lines.append(f"  {command} callback succeed {quoted} 'RESULT'{options}")
+        lines.append(f"  {command} callback fail {quoted} 'MESSAGE'{options}")
+    return lines
+
+
+# ------------------------------------------------------------------ timeline
+
+
+def render_timeline(
+    view: ExecutionView,
+    glyphs: Glyphs = UNICODE,
+    now: float | None = None,
+    show_all: bool = False,
+) -> str:
+    """Render a Gantt-style timeline: one bar per operation, on one time axis.
+
+    Args:
+        view: The execution.
+        glyphs: The characters to draw with.
+        now: Where running operations' bars end (the execution's end if it has one).
+        show_all: Draw every operation (long sibling lists are summarised otherwise).
+    """
+    origin = view.start
+    if origin is None:
+        return "(no timeline: the execution has no start time)"
+    ends = [op.end or op.start or origin for op in view.operations]
+    finish = view.end or max([now or origin, *ends])
+    span = max(finish - origin, 1e-9)
+
+    def column(when: float) -> int:
+        return min(TIMELINE_WIDTH - 1, max(0, math.floor((when - origin) / span * TIMELINE_WIDTH)))
+
+    labels: list[tuple[str, OperationView | None]] = []
+
+    def walk(ops: Sequence[OperationView], depth: int) -> None:
+        shown = ops if show_all or len(ops) <= COLLAPSE_AFTER + 1 else ops[:COLLAPSE_AFTER]
+        for op in shown:
+            labels.append(("  " * depth + op.label, op))
+            walk(op.children, depth + 1)
+        if len(shown) < len(ops):
+            labels.append(("  " * depth + f"{glyphs.ellipsis} {len(ops) - len(shown)} more", None))
+
+    walk(view.roots, 0)
+    width = max([len(label) for label, _ in labels] + [len("invocations")])
+    axis = f"0s {'-' * (TIMELINE_WIDTH - 4)} {format_duration(finish - origin)}"
+    lines = [f"{'timeline'.ljust(width)}  {axis}"]
+    for label, op in labels:
+        if op is None:
+            lines.append(label)
+            continue
+        cells = [" "] * TIMELINE_WIDTH
+        start = op.start or origin
+        end = op.end if op.end is not None else finish
+        first, last = column(start), column(end)
+        fill = glyphs.bar if op.end is not None else glyphs.idle
+        if last <= first:
+            cells[first] = glyphs.tick if op.end is not None else fill
+        else:
+            for i in range(first, last + 1):
+                cells[i] = fill
+        took = format_duration(end - start) if op.end is not None else op.status.lower()
+        lines.append(f"{label.ljust(width)}  {''.join(cells)}  {took}")
+    marks = [" "] * TIMELINE_WIDTH
+    for when in view.invocations:
+        marks[column(when)] = "^"
+    lines.append(f"{'invocations'.ljust(width)}  {''.join(marks)}  {len(view.invocations)}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ tables
+
+
+def render_list(executions: Sequence[dict[str, Any]], glyphs: Glyphs = UNICODE) -> str:
+    """Render ``ListDurableExecutionsByFunction`` items as a table."""
+    if not executions:
+        return "no executions"
+    rows = [["name", "function", "status", "started", "took"]]
+    for item in executions:
+        start = epoch_of(item.get("StartTimestamp"))
+        end = epoch_of(item.get("EndTimestamp"))
+        function = str(item.get("FunctionArn", "")).split(":function:", 1)[-1].split(":", 1)[0]
+        status = str(item.get("Status", ""))
+        rows.append(
+            [
+                f"{_symbol(status, glyphs)} {item.get('DurableExecutionName', '')}",
+                function,
+                status,
+                format_time(start),
+                format_duration(end - start) if start is not None and end is not None else "",
+            ]
+        )
+    return "\n".join(_table(rows))
+
+
+def _event_summary(event: dict[str, Any]) -> str:
+    details = event.get(f"{event.get('EventType')}Details") or {}
+    parts: list[str] = []
+    for key in ("Result", "Input"):
+        member = details.get(key)
+        if isinstance(member, dict) and member.get("Payload") is not None:
+            parts.append(f"{key.lower()}={preview(member['Payload'], limit=48)}")
+    error = details.get("Error")
+    if isinstance(error, dict) and isinstance(error.get("Payload"), dict):
+        parts.append(error_line(error["Payload"]))
+    retry = details.get("RetryDetails")
+    if isinstance(retry, dict) and retry.get("CurrentAttempt") is not None:
+        parts.append(f"attempt {retry['CurrentAttempt']}")
+        if retry.get("NextAttemptDelaySeconds") is not None:
+            parts.append(f"retry in {format_duration(retry['NextAttemptDelaySeconds'])}")
+    for key, label in (
+        ("Duration", "for"),
+        ("Timeout", "timeout"),
+        ("HeartbeatTimeout", "heartbeat"),
+    ):
+        if details.get(key):
+            parts.append(f"{label} {format_duration(details[key])}")
+    if details.get("FunctionName"):
+        parts.append(f"function {details['FunctionName']}")
+    return "  ".join(parts)
+
+
+def render_history(events: Sequence[dict[str, Any]]) -> str:
+    """Render history events, one a line: number, offset, type, operation, details."""
+    if not events:
+        return "no events"
+    origin = epoch_of(events[0].get("EventTimestamp"))
+    rows = [["#", "at", "event", "operation", "details"]]
+    for event in events:
+        when = epoch_of(event.get("EventTimestamp"))
+        offset = "" if when is None or origin is None else f"+{format_duration(when - origin)}"
+        rows.append(
+            [
+                str(event.get("EventId", "")),
+                offset,
+                str(event.get("EventType", "")),
+                str(event.get("Name") or event.get("SubType") or ""),
+                _event_summary(event),
+            ]
+        )
+    return "\n".join(_table(rows))
+
+
+# ------------------------------------------------------------------ JSON
+
+
+def to_json(value: object) -> str:
+    """Return ``value`` as indented JSON, datetimes as ISO 8601 and bytes as text."""
+
+    def default(item: object) -> object:
+        if isinstance(item, datetime):
+            return item.isoformat().replace("+00:00", "Z")
+        if isinstance(item, bytes | bytearray):
+            return bytes(item).decode("utf-8", "replace")
+        return str(item)
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=default)
+
+
+def _error_json(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    out: dict[str, Any] = {
+        "type": error.get("ErrorType"),
+        "message": error.get("ErrorMessage"),
+        "data": error.get("ErrorData"),
+    }
+    if error.get("StackTrace"):
+        out["stack_trace"] = list(error["StackTrace"])
+    return out
+
+
+def _duration(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(end - start, 3)
+
+
+def operation_json(op: OperationView) -> dict[str, Any]:
+    """Return one operation as a JSON-able dict with stable snake_case keys."""
+    return {
+        "id": op.id,
+        "parent_id": op.parent_id,
+        "name": op.name,
+        "type": op.type,
+        "sub_type": op.sub_type,
+        "status": op.status,
+        "attempts": op.attempts,
+        "start": iso(op.start),
+        "end": iso(op.end),
+        "duration_seconds": _duration(op.start, op.end),
+        "result": display_value(op.result),
+        "result_bytes": None if op.result is None else len(op.result.encode("utf-8", "replace")),
+        "error": _error_json(op.error),
+        "callback_id": op.callback_id,
+        "function_name": op.function_name,
+    }
+
+
+def execution_json(view: ExecutionView) -> dict[str, Any]:
+    """Return an execution (description, operations, open callbacks) as a JSON-able dict."""
+    return {
+        "execution": {
+            "arn": view.arn,
+            "name": view.name,
+            "function_name": view.function_name,
+            "function_arn": view.function_arn,
+            "status": view.status,
+            "start": iso(view.start),
+            "end": iso(view.end),
+            "duration_seconds": _duration(view.start, view.end),
+            "input": display_value(view.input),
+            "result": display_value(view.result),
+            "error": _error_json(view.error),
+            "invocations": len(view.invocations),
+        },
+        "operations": [operation_json(op) for op in view.operations],
+        "waiting_for": [
+            {
+                "callback_id": op.callback_id,
+                "name": view.callback_label(op),
+                "execution_arn": view.arn,
+            }
+            for op in view.waiting_callbacks
+        ],
+    }
+
+
+def history_json(arn: str, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Return raw history events under stable top-level keys."""
+    return {"execution_arn": arn, "events": list(events)}
+
+
+def list_json(executions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Return listed executions with stable snake_case keys."""
+    return {
+        "executions": [
+            {
+                "arn": item.get("DurableExecutionArn"),
+                "name": item.get("DurableExecutionName"),
+                "function_arn": item.get("FunctionArn"),
+                "status": item.get("Status"),
+                "start": iso(epoch_of(item.get("StartTimestamp"))),
+                "end": iso(epoch_of(item.get("EndTimestamp"))),
+            }
+            for item in executions
+        ]
+    }

@@ -1,0 +1,278 @@
+"""The durable-exec command line, through its real entry point (python -m durable_exec)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+ORDER = str(EXAMPLES / "order_processing.py") + ":handler"
+APPROVAL = str(EXAMPLES / "approval.py") + ":handler"
+ORCHESTRATOR = str(EXAMPLES / "orchestrator.py")
+ORDER_INPUT = '{"order_id": "o-42", "items": 3}'
+APPROVAL_INPUT = '{"request": "laptop", "manager": "ana@example.com"}'
+
+
+def one_error_line(result) -> str:
+    """The command failed with exit 2 and exactly one line on stderr, no traceback."""
+    assert result.code == 2, (result.code, result.out, result.err)
+    assert "Traceback" not in result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("durable-exec: error: ")
+    return lines[0]
+
+
+class TestRun:
+    def test_runs_the_order_example_to_completion(self, cli, store):
+        """run prints the operation tree and the result, and exits 0."""
+        result = cli("run", ORDER, "--input", ORDER_INPUT, "--name", "order-1")
+        assert result.code == 0, result.err
+        assert "order-1  SUCCEEDED in 5m " in result.out  # the retry delay is jittered
+        assert ", 3 invocations" in result.out
+        for name in ("reserve_stock", "charge_card", "cancellation-window", "create_label"):
+            assert name in result.out
+        assert "2 attempts" in result.out
+        assert 'result: {"order_id": "o-42", "charge": "charge-o-42-5997"' in result.out
+        assert result.err == ""  # no progress line when stderr is not a terminal
+        assert stat.S_IMODE(store.stat().st_mode) == 0o600
+        assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
+
+    def test_json_output_has_stable_keys(self, cli):
+        """run --json prints one JSON document: execution, operations, waiting_for."""
+        result = cli("run", ORDER, "--input", ORDER_INPUT, "--json")
+        assert result.code == 0, result.err
+        data = result.json()
+        assert set(data) == {"execution", "operations", "waiting_for"}
+        execution = data["execution"]
+        assert execution["status"] == "SUCCEEDED"
+        assert execution["function_name"] == "order_processing"
+        assert execution["result"]["charge"] == "charge-o-42-5997"
+        assert execution["invocations"] == 3
+        charge = next(op for op in data["operations"] if op["name"] == "charge_card")
+        assert charge["attempts"] == 2
+        assert charge["status"] == "SUCCEEDED"
+        assert charge["result"] == "charge-o-42-5997"
+        assert data["waiting_for"] == []
+
+    def test_failing_workflow_exits_1(self, cli, failing_workflow):
+        """An execution that fails exits 1 and shows the error."""
+        result = cli("run", f"{failing_workflow}:handler")
+        assert result.code == 1, result.err
+        assert "FAILED" in result.out
+        assert "ValueError: card declined" in result.out
+
+    def test_chained_invokes_reach_registered_functions(self, cli):
+        """--function registers a durable and a plain chained-invoke target."""
+        result = cli(
+            "run",
+            f"{ORCHESTRATOR}:handler",
+            "--input",
+            '{"order_id": "o-9", "country": "DE"}',
+            "--function",
+            f"report-builder={ORCHESTRATOR}:report_builder",
+            "--function",
+            f"tax-rate={ORCHESTRATOR}:tax_rate",
+            "--json",
+        )
+        assert result.code == 0, result.err
+        assert result.json()["execution"]["result"] == {
+            "report": {"order": "o-9", "lines": 2, "total": 7},
+            "tax_rate": 0.19,
+        }
+
+    def test_default_store_is_private_and_ignored_by_git(self, cli, tmp_path):
+        """Without --store, executions go to ./.durable/executions.db (0600, git-ignored)."""
+        result = cli("run", ORDER, "--input", ORDER_INPUT, use_store=False)
+        assert result.code == 0, result.err
+        default = tmp_path / ".durable" / "executions.db"
+        assert stat.S_IMODE(default.stat().st_mode) == 0o600
+        assert (tmp_path / ".durable" / ".gitignore").read_text() == "*\n"
+
+    def test_detach_returns_at_once_and_resume_finishes(self, cli):
+        """run --detach starts the execution (exit 3); resume drives it to the end."""
+        started = cli("run", ORDER, "--input", ORDER_INPUT, "--name", "later", "--detach")
+        assert started.code == 3, started.err
+        assert "durable-exec resume later" in started.out
+        finished = cli("resume", "later")
+        assert finished.code == 0, finished.err
+        assert "later  SUCCEEDED" in finished.out
+
+    def test_real_time_really_waits(self, cli, tmp_path):
+        """--real-time runs on the system clock: a one-second wait takes a second."""
+        (tmp_path / "nap.py").write_text(
+            "from durable_exec import Duration, durable_execution\n"
+            "\n"
+            "@durable_execution\n"
+            "def handler(event, context):\n"
+            "    context.wait(Duration(1), name='nap')\n"
+            "    return 'rested'\n"
+        )
+        result = cli("run", "nap.py:handler", "--real-time", "--json")
+        assert result.code == 0, result.err
+        execution = result.json()["execution"]
+        assert execution["result"] == "rested"
+        assert execution["duration_seconds"] >= 1
+
+
+class TestCallbackAcrossProcesses:
+    def test_approval_paused_then_answered_from_another_process(self, cli):
+        """The approval pauses (exit 3), a second process answers, resume finishes it."""
+        paused = cli("run", APPROVAL, "--input", APPROVAL_INPUT, "--name", "approve-1", "--json")
+        assert paused.code == 3, paused.err
+        waiting = paused.json()["waiting_for"]
+        assert [w["name"] for w in waiting] == ["manager-approval"]
+        callback_id = waiting[0]["callback_id"]
+
+        answered = cli("callback", "succeed", callback_id, "approved")
+        assert answered.code == 0, answered.err
+        assert "durable-exec resume approve-1" in answered.out
+
+        finished = cli("resume", "approve-1", "--json")
+        assert finished.code == 0, finished.err
+        data = finished.json()
+        assert data["execution"]["result"] == {"request": "laptop", "decision": "approved"}
+        assert any(op["name"] == "place-order" for op in data["operations"])
+
+        again = cli("callback", "succeed", callback_id, "approved")
+        assert "callback is closed" in one_error_line(again)
+
+    def test_paused_text_output_says_how_to_answer(self, cli, store):
+        """Without --json, run prints the callback commands to copy."""
+        paused = cli("run", APPROVAL, "--input", APPROVAL_INPUT, "--name", "approve-2")
+        assert paused.code == 3, paused.err
+        assert "waiting for callback 'manager-approval' of approve-2" in paused.out
+        assert "durable-exec callback succeed " in paused.out
+        assert (
+            f"then continue it with:  durable-exec resume approve-2 --store {store}" in paused.out
+        )
+
+
+class TestReading:
+    @pytest.fixture
+    def finished(self, cli):
+        result = cli("run", ORDER, "--input", ORDER_INPUT, "--name", "order-7")
+        assert result.code == 0, result.err
+        return result
+
+    def test_list_show_timeline_and_history(self, cli, finished):
+        """list, show --timeline and history describe a stored execution."""
+        listed = cli("list")
+        assert listed.code == 0, listed.err
+        assert "order-7" in listed.out
+        assert "SUCCEEDED" in listed.out
+
+        shown = cli("show", "order-", "--timeline")  # a unique prefix
+        assert shown.code == 0, shown.err
+        assert "order-7  SUCCEEDED" in shown.out
+        assert "timeline" in shown.out
+        assert "cancellation-window" in shown.out
+
+        events = cli("history", "order-7")
+        assert events.code == 0, events.err
+        assert "ExecutionStarted" in events.out
+        assert "WaitSucceeded" in events.out
+        assert "ExecutionSucceeded" in events.out
+
+    def test_json_of_list_and_history(self, cli, finished):
+        """list --json and history --json have stable top-level keys."""
+        listed = cli("list", "--status", "succeeded", "--json").json()
+        assert [item["name"] for item in listed["executions"]] == ["order-7"]
+        assert set(listed["executions"][0]) == {
+            "arn",
+            "name",
+            "function_arn",
+            "status",
+            "start",
+            "end",
+        }
+        history = cli("history", "order-7", "--json").json()
+        assert history["execution_arn"] == listed["executions"][0]["arn"]
+        assert history["events"][0]["EventType"] == "ExecutionStarted"
+        assert cli("list", "--status", "failed", "--json").json() == {"executions": []}
+
+    def test_local_reads_do_not_import_botocore(self, cli, store, finished):
+        """botocore is loaded for remote endpoints only, not to read the local store."""
+        code = (
+            "import sys\n"
+            "from durable_exec.__main__ import main\n"
+            f"assert main(['list', '--store', {str(store)!r}]) == 0\n"
+            f"assert main(['show', 'order-7', '--store', {str(store)!r}]) == 0\n"
+            "assert 'botocore' not in sys.modules, 'botocore was imported'\n"
+        )
+        env = {**os.environ, "PYTHONPATH": str(EXAMPLES.parent)}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+
+
+class TestBadInput:
+    def test_nonexistent_handler_path(self, cli, store):
+        """A handler file that does not exist: one line, exit 2, nothing stored."""
+        assert "no such file" in one_error_line(cli("run", "nowhere/missing.py:handler"))
+        assert not store.exists()
+
+    def test_missing_handler_attribute(self, cli):
+        """A missing attribute names the durable handlers the file has."""
+        line = one_error_line(cli("run", f"{ORCHESTRATOR}:nope"))
+        assert "has no attribute 'nope'" in line
+        assert "handler, report_builder" in line
+
+    def test_input_that_is_not_json(self, cli, store):
+        """--input must be JSON."""
+        assert "--input is not JSON" in one_error_line(cli("run", ORDER, "--input", "{oops"))
+        assert not store.exists()
+
+    def test_unknown_execution(self, cli, finished_order):
+        """show of an unknown execution fails cleanly."""
+        assert "unknown execution 'nope'" in one_error_line(cli("show", "nope"))
+
+    def test_unknown_callback_id(self, cli, finished_order):
+        """A well-formed callback id nobody issued is unknown."""
+        line = one_error_line(cli("callback", "succeed", "bm90LWEtY2FsbGJhY2s=", "x"))
+        assert "unknown callback id" in line
+
+    def test_corrupt_store_is_reported_and_left_alone(self, cli, store):
+        """A store file that is not a database: one line, exit 2, file untouched."""
+        store.parent.mkdir(parents=True)
+        garbage = b"this is not a database" * 200
+        store.write_bytes(garbage)
+        assert "corrupt or not a database" in one_error_line(cli("list"))
+        assert "corrupt or not a database" in one_error_line(cli("run", ORDER))
+        assert store.read_bytes() == garbage
+
+    def test_locked_store(self, cli, store, finished_order):
+        """A store another process holds locked: one line, exit 2."""
+        holder = sqlite3.connect(store, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            result = cli("run", ORDER, extra_env={"DURABLE_EXEC_LOCK_TIMEOUT": "0.1"})
+            assert "is locked by another process" in one_error_line(result)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+    def test_unreachable_endpoint(self, cli):
+        """An endpoint nobody listens on: one line, exit 2."""
+        result = cli(
+            "list", "--endpoint", "http://127.0.0.1:9", "--function-name", "orders", use_store=False
+        )
+        assert "cannot reach http://127.0.0.1:9" in one_error_line(result)
+
+    def test_usage_error_is_one_line(self, cli):
+        """argparse errors follow the same one-line rule."""
+        assert "invalid choice" in one_error_line(cli("callback", "maybe", "id", use_store=False))
+
+    @pytest.fixture
+    def finished_order(self, cli):
+        result = cli("run", ORDER, "--input", ORDER_INPUT, "--name", "order-9", "--json")
+        assert result.code == 0, result.err
+        return result
