@@ -342,7 +342,7 @@ class DurableTestRunner:
         failures = 0
         while True:
             self._answer_callbacks(arn)
-            progressed = self._dispatch_invokes(arn)
+            progressed = self._dispatch_invokes(arn, pause_on_callbacks)
             if service.execution_status(arn) in _TERMINAL:
                 break
             if needs_invocation or service.is_runnable(arn):
@@ -421,10 +421,9 @@ class DurableTestRunner:
     def _target(self, function_name: str) -> _Target | None:
         if function_name in self._targets:
             return self._targets[function_name]
-        bare = function_name.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
-        return self._targets.get(bare)
+        return self._targets.get(_bare_function_name(function_name))
 
-    def _dispatch_invokes(self, arn: str) -> bool:
+    def _dispatch_invokes(self, arn: str, pause_on_callbacks: bool) -> bool:
         progressed = False
         for request in self.service.pending_chained_invokes(arn):
             progressed = True
@@ -448,7 +447,7 @@ class DurableTestRunner:
                 target.handler,
                 service=self.service,
                 clock=self.clock,
-                function_name=request.function_name.split(":")[0],
+                function_name=_bare_function_name(request.function_name),
             )
             child._answers = self._answers
             child._answered = self._answered
@@ -460,7 +459,11 @@ class DurableTestRunner:
             if parent != arn:
                 continue
             runner = self._children_runners[child_arn]
-            outcome = runner.resume(child_arn, first=not runner._outputs.get(child_arn))
+            outcome = runner.resume(
+                child_arn,
+                first=not runner._outputs.get(child_arn),
+                pause_on_callbacks=pause_on_callbacks,
+            )
             if outcome.status == "RUNNING":
                 continue
             progressed = True
@@ -545,3 +548,8 @@ class DurableTestRunner:
             updates=self._client.updates,
             history=service.events(arn),
         )
+
+
+def _bare_function_name(function_name: str) -> str:
+    """``name``, ``name:alias`` or a function ARN (``arn:...:function:name[:alias]``) → ``name``."""
+    return function_name.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]

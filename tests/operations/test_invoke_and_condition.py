@@ -232,3 +232,32 @@ class TestWaitForCondition:
             return None
 
         assert make_runner(handler).run().result == "invalid"
+
+
+def test_target_named_by_arn_is_found(make_runner):
+    """A chained invoke naming its target by ARN reaches the function registered by name."""
+
+    @durable_execution
+    def handler(event, context):
+        return context.invoke(
+            "arn:aws:lambda:us-east-1:123456789012:function:report-builder:live", {"order": "o-1"}
+        )
+
+    result = make_runner(handler).register_function("report-builder", report_builder).run()
+    assert result.result == {"order": "o-1", "total": 6}
+
+
+def test_durable_child_waiting_on_a_callback_pauses_the_run(make_runner):
+    """With pause_on_callbacks, a durable child's unanswered callback pauses the whole run."""
+
+    @durable_execution
+    def child(event, context):
+        return context.create_callback(name="child-cb").result()
+
+    @durable_execution
+    def handler(event, context):
+        return context.invoke("child:live", None, name="call-child")
+
+    runner = make_runner(handler).register_function("child", child)
+    paused = runner.run(pause_on_callbacks=True)
+    assert paused.status == "RUNNING"
