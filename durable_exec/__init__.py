@@ -13,7 +13,7 @@ Example:
     ...     return context.step(add(1, 2))
 """
 
-from durable_exec._concurrency import BatchItem, BatchResult, CompletionReason
+from durable_exec._batch import BatchItem, BatchResult, CompletionReason
 from durable_exec._config import (
     BatchItemStatus,
     CallbackConfig,

@@ -29,13 +29,20 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import enum
 import heapq
 import json
 import queue
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
+from durable_exec._batch import (
+    BatchItem,
+    BatchResult,
+    CompletionPolicy,
+    CompletionReason,
+    infer_reason,
+    summary_envelope,
+)
 from durable_exec._checkpointer import CancelScope
 from durable_exec._clock import Deadline
 from durable_exec._config import (
@@ -48,7 +55,6 @@ from durable_exec._config import (
     NestingType,
 )
 from durable_exec._errors import (
-    BatchCompletionError,
     ChildContextError,
     DurableOperationError,
     ExecutionError,
@@ -64,7 +70,7 @@ from durable_exec._operations.base import (
     validate_identity,
 )
 from durable_exec._operations.child import REPLAY_CHILDREN_THRESHOLD, run_child_at
-from durable_exec._serde import deserialize, register_extended_type, serialize
+from durable_exec._serde import deserialize, serialize
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._wire import (
     ErrorObject,
@@ -76,7 +82,7 @@ from durable_exec._wire import (
     OperationUpdate,
 )
 
-__all__ = ["BatchItem", "BatchResult", "CompletionReason", "run_batch"]
+__all__ = ["MAP", "PARALLEL", "BatchSpec", "run_batch"]
 
 R = TypeVar("R")
 
@@ -84,199 +90,6 @@ POOL_DEFAULT = 32
 """Pool threads when ``max_concurrency`` is unset."""
 POOL_MAX = 256
 """Upper bound on pool threads for one batch."""
-
-
-class CompletionReason(enum.Enum):
-    """Why a batch ended."""
-
-    ALL_COMPLETED = "ALL_COMPLETED"
-    MIN_SUCCESSFUL_REACHED = "MIN_SUCCESSFUL_REACHED"
-    FAILURE_TOLERANCE_EXCEEDED = "FAILURE_TOLERANCE_EXCEEDED"
-    CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
-    CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchItem(Generic[R]):
-    """One item or branch of a batch.
-
-    Attributes:
-        index: Position in the input.
-        status: SUCCEEDED, FAILED, or STARTED (abandoned when the batch completed early).
-        result: The branch's result (SUCCEEDED only).
-        error: The branch's error (FAILED only).
-    """
-
-    index: int
-    status: BatchItemStatus
-    result: R | None = None
-    error: ErrorObject | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return ``{"index", "status", "result", "error"}``."""
-        return {
-            "index": self.index,
-            "status": self.status.value,
-            "result": self.result,
-            "error": self.error.to_wire() if self.error is not None else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BatchItem[Any]:
-        """Rebuild an item from :meth:`to_dict`'s output."""
-        error = data.get("error")
-        return cls(
-            index=int(data["index"]),
-            status=BatchItemStatus(data["status"]),
-            result=data.get("result"),
-            error=ErrorObject.from_wire(error) if error else None,
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchResult(Generic[R]):
-    """The outcome of ``map`` or ``parallel``: one item per started branch, in index order.
-
-    Branch failures are captured here, not raised; call :meth:`throw_if_error`
-    to raise the first one.
-
-    Attributes:
-        all: The items (never-started items are left out).
-        completion_reason: Why the batch ended.
-    """
-
-    all: list[BatchItem[R]]
-    completion_reason: CompletionReason
-
-    def succeeded(self) -> list[BatchItem[R]]:
-        """Items that succeeded."""
-        return [i for i in self.all if i.status is BatchItemStatus.SUCCEEDED]
-
-    def failed(self) -> list[BatchItem[R]]:
-        """Items that failed."""
-        return [i for i in self.all if i.status is BatchItemStatus.FAILED]
-
-    def started(self) -> list[BatchItem[R]]:
-        """Items abandoned while still running or suspended."""
-        return [i for i in self.all if i.status is BatchItemStatus.STARTED]
-
-    def get_results(self) -> list[R | None]:
-        """Results of the succeeded items, in index order."""
-        return [i.result for i in self.all if i.status is BatchItemStatus.SUCCEEDED]
-
-    def get_errors(self) -> list[ErrorObject | None]:
-        """Errors of the failed items, in index order."""
-        return [i.error for i in self.all if i.status is BatchItemStatus.FAILED]
-
-    def throw_if_error(self) -> None:
-        """Raise the first failure as :class:`ChildContextError` (or a custom FAILED decision).
-
-        Raises:
-            ChildContextError: An item failed.
-            BatchCompletionError: ``should_complete`` completed the batch as FAILED.
-        """
-        for item in self.all:
-            if item.status is BatchItemStatus.FAILED:
-                if item.error is None:
-                    raise ChildContextError(
-                        f"Batch item {item.index} failed without an ErrorObject."
-                    )
-                raise rebuild_error(item.error, ChildContextError)
-        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
-            raise BatchCompletionError(
-                self.completion_reason,
-                "Batch completed as failed by should_complete (CUSTOM_COMPLETION_FAILED)",
-            )
-
-    @property
-    def status(self) -> BatchItemStatus:
-        """FAILED if the batch counts as failed (an item failed, or a custom FAILED decision)."""
-        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
-            return BatchItemStatus.FAILED
-        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_SUCCEEDED:
-            return BatchItemStatus.SUCCEEDED
-        return BatchItemStatus.FAILED if self.has_failure else BatchItemStatus.SUCCEEDED
-
-    @property
-    def has_failure(self) -> bool:
-        """Whether any item failed."""
-        return any(i.status is BatchItemStatus.FAILED for i in self.all)
-
-    @property
-    def success_count(self) -> int:
-        """Number of succeeded items."""
-        return sum(1 for i in self.all if i.status is BatchItemStatus.SUCCEEDED)
-
-    @property
-    def failure_count(self) -> int:
-        """Number of failed items."""
-        return sum(1 for i in self.all if i.status is BatchItemStatus.FAILED)
-
-    @property
-    def started_count(self) -> int:
-        """Number of abandoned items."""
-        return sum(1 for i in self.all if i.status is BatchItemStatus.STARTED)
-
-    @property
-    def total_count(self) -> int:
-        """Number of items reported (started ones)."""
-        return len(self.all)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return ``{"all": [...], "completionReason": ...}``."""
-        return {
-            "all": [i.to_dict() for i in self.all],
-            "completionReason": self.completion_reason.value,
-        }
-
-    @classmethod
-    def from_dict(
-        cls, data: dict[str, Any], completion_config: CompletionConfig | None = None
-    ) -> BatchResult[Any]:
-        """Rebuild a result from :meth:`to_dict`'s output."""
-        items = [BatchItem.from_dict(i) for i in data.get("all", [])]
-        reason = data.get("completionReason")
-        if reason is None:
-            return cls(items, _infer_reason(items, completion_config))
-        return cls(items, CompletionReason(reason))
-
-
-def _infer_reason(items: list[BatchItem[Any]], config: CompletionConfig | None) -> CompletionReason:
-    failures = sum(1 for i in items if i.status is BatchItemStatus.FAILED)
-    successes = sum(1 for i in items if i.status is BatchItemStatus.SUCCEEDED)
-    policy = _Policy(config or CompletionConfig(), len(items))
-    if policy.tolerance_exceeded(failures):
-        return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
-    if (
-        config is not None
-        and config.min_successful
-        and successes >= config.min_successful
-        and successes + failures < len(items)
-    ):
-        return CompletionReason.MIN_SUCCESSFUL_REACHED
-    return CompletionReason.ALL_COMPLETED
-
-
-register_extended_type("br", BatchResult, BatchResult.to_dict, BatchResult.from_dict)
-
-
-class _Policy:
-    """The completion rules of one batch (see CompletionConfig)."""
-
-    def __init__(self, config: CompletionConfig, total: int) -> None:
-        self.config = config
-        self.total = total
-
-    def tolerance_exceeded(self, failed: int) -> bool:
-        c = self.config
-        if c.should_complete is not None:
-            return False
-        if not c.has_criteria:
-            return failed > 0
-        if c.tolerated_failure_count is not None and failed > c.tolerated_failure_count:
-            return True
-        pct = c.tolerated_failure_percentage
-        return pct is not None and self.total > 0 and failed / self.total * 100 > pct
 
 
 @dataclasses.dataclass(slots=True)
@@ -392,7 +205,7 @@ def run_batch(
                 for i, (n, explicit, f) in enumerate(branches)
             ],
             max_concurrency,
-            _Policy(completion, len(branches)),
+            CompletionPolicy(completion, len(branches)),
             branch_serdes,
             nesting,
         ).run()
@@ -401,7 +214,7 @@ def run_batch(
         stored = payload
         replay_children = False
         if len(payload) > REPLAY_CHILDREN_THRESHOLD:
-            stored = _summary(spec, result, summary_generator)
+            stored = summary_envelope(spec.summary_type, result, summary_generator)
             replay_children = True
     except (SuspendExecution, BranchOrphaned, DeadlineApproaching, ExecutionError, InvocationError):
         scope.cancel_quietly()
@@ -419,29 +232,6 @@ def run_batch(
         ),
     )
     return value  # type: ignore[no-any-return]
-
-
-def _summary(
-    spec: BatchSpec, result: BatchResult[Any], generator: Callable[[Any], str] | None
-) -> str:
-    started = [i.index for i in result.all if i.status is BatchItemStatus.STARTED]
-    completed = [i.index for i in result.all if i.status is not BatchItemStatus.STARTED]
-    envelope: dict[str, Any] = {
-        "type": spec.summary_type,
-        "totalCount": result.total_count,
-        "completionReason": result.completion_reason.value,
-    }
-    if len(started) <= len(completed):
-        envelope["startedIndexes"] = started
-    else:
-        envelope["completedIndexes"] = completed
-    envelope["startedCount"] = result.started_count
-    envelope["successCount"] = result.success_count
-    envelope["failureCount"] = result.failure_count
-    envelope["status"] = result.status.value
-    if generator is not None:
-        envelope["summary"] = str(generator(result))
-    return json.dumps(envelope)
 
 
 def _rebuild_from_children(
@@ -494,7 +284,7 @@ def _rebuild_from_children(
                 step_id=branch_id,
             )
     if reason is None:
-        reason = _infer_reason(items, None)
+        reason = infer_reason(items, None)
     return BatchResult(items, reason)
 
 
@@ -512,7 +302,7 @@ class _Coordinator:
         scope: CancelScope,
         branches: list[_Branch],
         max_concurrency: int | None,
-        policy: _Policy,
+        policy: CompletionPolicy,
         item_serdes: Any,
         nesting: NestingType,
     ) -> None:

@@ -22,7 +22,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from durable_exec._concurrency import MAP, PARALLEL, BatchResult, run_batch
+from durable_exec._batch import BatchResult
+from durable_exec._concurrency import MAP, PARALLEL, run_batch
 from durable_exec._config import (
     CallbackConfig,
     ChildConfig,

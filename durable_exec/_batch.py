@@ -1,0 +1,247 @@
+"""The outcome of map and parallel: BatchResult, its items, and the completion rules.
+
+A BatchResult is stored as the batch CONTEXT's payload with the extended serdes
+(tag ``br``, as the official SDK writes it). When it is over 256 KiB, a summary
+envelope is stored instead and the result is rebuilt from the branches on replay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from durable_exec._config import BatchItemStatus, CompletionConfig
+from durable_exec._errors import BatchCompletionError, ChildContextError
+from durable_exec._operations.base import rebuild_error
+from durable_exec._serde import register_extended_type
+from durable_exec._wire import ErrorObject
+
+__all__ = [
+    "BatchItem",
+    "BatchResult",
+    "CompletionPolicy",
+    "CompletionReason",
+    "infer_reason",
+    "summary_envelope",
+]
+
+R = TypeVar("R")
+
+
+class CompletionReason(enum.Enum):
+    """Why a batch ended."""
+
+    ALL_COMPLETED = "ALL_COMPLETED"
+    MIN_SUCCESSFUL_REACHED = "MIN_SUCCESSFUL_REACHED"
+    FAILURE_TOLERANCE_EXCEEDED = "FAILURE_TOLERANCE_EXCEEDED"
+    CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
+    CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchItem(Generic[R]):
+    """One item or branch of a batch.
+
+    Attributes:
+        index: Position in the input.
+        status: SUCCEEDED, FAILED, or STARTED (abandoned when the batch completed early).
+        result: The branch's result (SUCCEEDED only).
+        error: The branch's error (FAILED only).
+    """
+
+    index: int
+    status: BatchItemStatus
+    result: R | None = None
+    error: ErrorObject | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"index", "status", "result", "error"}``."""
+        return {
+            "index": self.index,
+            "status": self.status.value,
+            "result": self.result,
+            "error": self.error.to_wire() if self.error is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchItem[Any]:
+        """Rebuild an item from :meth:`to_dict`'s output."""
+        error = data.get("error")
+        return cls(
+            index=int(data["index"]),
+            status=BatchItemStatus(data["status"]),
+            result=data.get("result"),
+            error=ErrorObject.from_wire(error) if error else None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult(Generic[R]):
+    """The outcome of ``map`` or ``parallel``: one item per started branch, in index order.
+
+    Branch failures are captured here, not raised; call :meth:`throw_if_error`
+    to raise the first one.
+
+    Attributes:
+        all: The items (never-started items are left out).
+        completion_reason: Why the batch ended.
+    """
+
+    all: list[BatchItem[R]]
+    completion_reason: CompletionReason
+
+    def succeeded(self) -> list[BatchItem[R]]:
+        """Items that succeeded."""
+        return [i for i in self.all if i.status is BatchItemStatus.SUCCEEDED]
+
+    def failed(self) -> list[BatchItem[R]]:
+        """Items that failed."""
+        return [i for i in self.all if i.status is BatchItemStatus.FAILED]
+
+    def started(self) -> list[BatchItem[R]]:
+        """Items abandoned while still running or suspended."""
+        return [i for i in self.all if i.status is BatchItemStatus.STARTED]
+
+    def get_results(self) -> list[R | None]:
+        """Results of the succeeded items, in index order."""
+        return [i.result for i in self.all if i.status is BatchItemStatus.SUCCEEDED]
+
+    def get_errors(self) -> list[ErrorObject | None]:
+        """Errors of the failed items, in index order."""
+        return [i.error for i in self.all if i.status is BatchItemStatus.FAILED]
+
+    def throw_if_error(self) -> None:
+        """Raise the first failure as :class:`ChildContextError` (or a custom FAILED decision).
+
+        Raises:
+            ChildContextError: An item failed.
+            BatchCompletionError: ``should_complete`` completed the batch as FAILED.
+        """
+        for item in self.all:
+            if item.status is BatchItemStatus.FAILED:
+                if item.error is None:
+                    raise ChildContextError(
+                        f"Batch item {item.index} failed without an ErrorObject."
+                    )
+                raise rebuild_error(item.error, ChildContextError)
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
+            raise BatchCompletionError(
+                self.completion_reason,
+                "Batch completed as failed by should_complete (CUSTOM_COMPLETION_FAILED)",
+            )
+
+    @property
+    def status(self) -> BatchItemStatus:
+        """FAILED if the batch counts as failed (an item failed, or a custom FAILED decision)."""
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
+            return BatchItemStatus.FAILED
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_SUCCEEDED:
+            return BatchItemStatus.SUCCEEDED
+        return BatchItemStatus.FAILED if self.has_failure else BatchItemStatus.SUCCEEDED
+
+    @property
+    def has_failure(self) -> bool:
+        """Whether any item failed."""
+        return any(i.status is BatchItemStatus.FAILED for i in self.all)
+
+    @property
+    def success_count(self) -> int:
+        """Number of succeeded items."""
+        return sum(1 for i in self.all if i.status is BatchItemStatus.SUCCEEDED)
+
+    @property
+    def failure_count(self) -> int:
+        """Number of failed items."""
+        return sum(1 for i in self.all if i.status is BatchItemStatus.FAILED)
+
+    @property
+    def started_count(self) -> int:
+        """Number of abandoned items."""
+        return sum(1 for i in self.all if i.status is BatchItemStatus.STARTED)
+
+    @property
+    def total_count(self) -> int:
+        """Number of items reported (started ones)."""
+        return len(self.all)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"all": [...], "completionReason": ...}``."""
+        return {
+            "all": [i.to_dict() for i in self.all],
+            "completionReason": self.completion_reason.value,
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], completion_config: CompletionConfig | None = None
+    ) -> BatchResult[Any]:
+        """Rebuild a result from :meth:`to_dict`'s output."""
+        items = [BatchItem.from_dict(i) for i in data.get("all", [])]
+        reason = data.get("completionReason")
+        if reason is None:
+            return cls(items, infer_reason(items, completion_config))
+        return cls(items, CompletionReason(reason))
+
+
+def infer_reason(items: list[BatchItem[Any]], config: CompletionConfig | None) -> CompletionReason:
+    failures = sum(1 for i in items if i.status is BatchItemStatus.FAILED)
+    successes = sum(1 for i in items if i.status is BatchItemStatus.SUCCEEDED)
+    policy = CompletionPolicy(config or CompletionConfig(), len(items))
+    if policy.tolerance_exceeded(failures):
+        return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
+    if (
+        config is not None
+        and config.min_successful
+        and successes >= config.min_successful
+        and successes + failures < len(items)
+    ):
+        return CompletionReason.MIN_SUCCESSFUL_REACHED
+    return CompletionReason.ALL_COMPLETED
+
+
+register_extended_type("br", BatchResult, BatchResult.to_dict, BatchResult.from_dict)
+
+
+class CompletionPolicy:
+    """The completion rules of one batch (see CompletionConfig)."""
+
+    def __init__(self, config: CompletionConfig, total: int) -> None:
+        self.config = config
+        self.total = total
+
+    def tolerance_exceeded(self, failed: int) -> bool:
+        c = self.config
+        if c.should_complete is not None:
+            return False
+        if not c.has_criteria:
+            return failed > 0
+        if c.tolerated_failure_count is not None and failed > c.tolerated_failure_count:
+            return True
+        pct = c.tolerated_failure_percentage
+        return pct is not None and self.total > 0 and failed / self.total * 100 > pct
+
+
+def summary_envelope(
+    summary_type: str, result: BatchResult[Any], generator: Callable[[Any], str] | None
+) -> str:
+    started = [i.index for i in result.all if i.status is BatchItemStatus.STARTED]
+    completed = [i.index for i in result.all if i.status is not BatchItemStatus.STARTED]
+    envelope: dict[str, Any] = {
+        "type": summary_type,
+        "totalCount": result.total_count,
+        "completionReason": result.completion_reason.value,
+    }
+    if len(started) <= len(completed):
+        envelope["startedIndexes"] = started
+    else:
+        envelope["completedIndexes"] = completed
+    envelope["startedCount"] = result.started_count
+    envelope["successCount"] = result.success_count
+    envelope["failureCount"] = result.failure_count
+    envelope["status"] = result.status.value
+    if generator is not None:
+        envelope["summary"] = str(generator(result))
+    return json.dumps(envelope)
