@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
-from durable_exec._service import new_client_token
+from durable_exec._service import check_new_marker, new_client_token
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import OperationAction, OperationType, OperationUpdate
@@ -83,11 +83,27 @@ class CancelScope:
 
 
 class _Waiter:
-    __slots__ = ("error", "event")
+    """A one-shot completion signal for one blocked caller.
+
+    A bare lock, taken at creation and released by the checkpoint thread: the
+    cheapest blocking hand-off CPython offers (``threading.Event`` builds a
+    condition variable and a second lock per wait).
+    """
+
+    __slots__ = ("_done", "error")
 
     def __init__(self) -> None:
-        self.event = threading.Event()
+        self._done = threading.Lock()
+        self._done.acquire()
         self.error: BaseException | None = None
+
+    def set(self) -> None:
+        """Wake the caller (called once, by the checkpoint thread)."""
+        self._done.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`set` (or ``timeout`` seconds); return whether it was set."""
+        return self._done.acquire(timeout=-1 if timeout is None else max(0.0, timeout))
 
 
 _REFRESH: Final = object()  # an empty checkpoint: ask the service what changed
@@ -245,8 +261,8 @@ class Checkpointer:
     def _wait(self, waiter: _Waiter) -> None:
         deadline = self._deadline
         if deadline is None:
-            waiter.event.wait()
-        elif not waiter.event.wait(deadline.remaining()):
+            waiter.wait()
+        elif not waiter.wait(deadline.remaining()):
             raise DeadlineApproaching
         if waiter.error is not None:
             if isinstance(waiter.error, SuspendExecution):
@@ -337,7 +353,7 @@ class Checkpointer:
         for item in batch:
             if item.waiter is not None:
                 item.waiter.error = error
-                item.waiter.event.set()
+                item.waiter.set()
 
     def _call(self, updates: list[OperationUpdate]) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())
@@ -354,7 +370,9 @@ class Checkpointer:
             raise SuspendExecution("the service revoked the checkpoint token")
         self._token = result.token
         marker = result.next_marker
+        seen: set[str] = set()
         while marker:
+            check_new_marker(marker, seen, "CheckpointDurableExecution")
             page = self._service.get_state(self._state.arn, self._token, marker)
             self._state.merge(page.operations)
             marker = page.next_marker
@@ -386,5 +404,5 @@ class Checkpointer:
         for item in stranded:
             if item.waiter is not None:
                 item.waiter.error = final
-                item.waiter.event.set()
+                item.waiter.set()
         return final

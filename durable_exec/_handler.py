@@ -34,7 +34,11 @@ from durable_exec._errors import (
 )
 from durable_exec._logging import DEFAULT_LOGGER, DurableLogger
 from durable_exec._operations.base import Invocation
-from durable_exec._service import BotocoreDurableService, default_lambda_client
+from durable_exec._service import (
+    BotocoreDurableService,
+    check_new_marker,
+    default_lambda_client,
+)
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import (
@@ -232,8 +236,10 @@ def run_invocation(
     )
     operations = list(envelope.operations)
     marker = envelope.next_marker
+    seen: set[str] = set()
     try:
         while marker:
+            check_new_marker(marker, seen, "GetDurableExecutionState")
             page = service.get_state(envelope.arn, envelope.token, marker)
             operations.extend(page.operations)
             marker = page.next_marker

@@ -230,14 +230,19 @@ def _expect(value: Any, kind: type[T]) -> T:
     return value
 
 
+# What json.dumps(value, separators=(",", ":")) builds on every call, built once: the
+# output is identical, at less than half the cost per step (encode() keeps no state).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 class ExtendedTypeSerDes(SerDes[Any]):
     """JSON with a type-preserving envelope for non-JSON types (the default)."""
 
     def serialize(self, value: Any, serdes_context: SerDesContext | None = None) -> str:
         """Encode ``value``; plain JSON when it is a primitive or a list of primitives."""
         if _is_plain(value):
-            return json.dumps(value, separators=(",", ":"))
-        return json.dumps(_wrap(value), separators=(",", ":"))
+            return _COMPACT.encode(value)
+        return _COMPACT.encode(_wrap(value))
 
     def deserialize(self, data: str, serdes_context: SerDesContext | None = None) -> Any:
         """Decode what :meth:`serialize` produced."""

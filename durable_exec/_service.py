@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock
@@ -43,6 +43,7 @@ __all__ = [
     "DurableService",
     "ServiceRetryPolicy",
     "StatePage",
+    "check_new_marker",
     "default_lambda_client",
     "translate_error",
 ]
@@ -184,7 +185,8 @@ def translate_error(exc: BaseException, operation: str) -> CheckpointError:
             f"{operation} failed: {type(exc).__name__}: {exc}. Lambda will retry the invocation.",
             retryable=True,
         )
-    where = f"{operation} failed with {code or 'an error'} (HTTP {status}): {message}"
+    # Service messages often end with a full stop; ours follow with another sentence.
+    where = f"{operation} failed with {code or 'an error'} (HTTP {status}): {message.rstrip('. ')}"
     if code in _KMS_CODES:
         return CheckpointError(
             f"{where}. Check the execution's KMS key and its key policy; the execution fails.",
@@ -278,17 +280,33 @@ class BotocoreDurableService:
         self._retrying: Any = None
 
     def _call(self, operation: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        # Fast path: the first attempt runs without tenacity, whose per-call
+        # bookkeeping costs more than the rest of a step (see BENCHMARKS.md).
+        try:
+            return fn()
+        except BaseException as exc:
+            first_failure: BaseException | None = exc
+        # Slow path: replay that failure as tenacity's first attempt, so retries,
+        # back-offs and stop rules are exactly those of the policy.
         if self._retrying is None:
             self._retrying = self._build_retrying()
+
+        def attempt() -> dict[str, Any]:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return fn()
+
         try:
-            return self._retrying(fn)  # type: ignore[no-any-return]
+            return self._retrying(attempt)  # type: ignore[no-any-return]
         except CheckpointError:
             raise
         except Exception as exc:
             raise translate_error(exc, operation) from exc
 
     def _build_retrying(self) -> Any:
-        import tenacity  # noqa: PLC0415 - loaded on the first API call
+        import tenacity  # noqa: PLC0415 - loaded on the first failed API call
 
         policy = self._policy
         jitter = tenacity.wait_random_exponential(
@@ -338,18 +356,18 @@ class BotocoreDurableService:
 
         response = self._call("CheckpointDurableExecution", call)
         try:
-            state = response.get("NewExecutionState") or {}
-            operations = [Operation.from_wire(o) for o in state.get("Operations") or ()]
+            state = _member(response, "NewExecutionState", Mapping) or {}
+            operations = _operations(state)
+            # A token or marker of another type would make the next call fail
+            # botocore's validation, which fails the execution: refuse it here.
+            next_token: str | None = _member(response, "CheckpointToken", str) or None
+            next_marker: str | None = _member(state, "NextMarker", str) or None
         except (WireFormatError, AttributeError, TypeError) as exc:
             raise CheckpointError(
                 f"CheckpointDurableExecution returned a response this SDK cannot read: {exc}",
                 retryable=True,
             ) from exc
-        return CheckpointResult(
-            token=response.get("CheckpointToken") or None,
-            operations=operations,
-            next_marker=state.get("NextMarker") or None,
-        )
+        return CheckpointResult(token=next_token, operations=operations, next_marker=next_marker)
 
     def get_state(self, arn: str, token: str, marker: str | None) -> StatePage:
         """Fetch one page of state; see :class:`DurableService`."""
@@ -367,10 +385,48 @@ class BotocoreDurableService:
 
         response = self._call("GetDurableExecutionState", call)
         try:
-            operations = [Operation.from_wire(o) for o in response.get("Operations") or ()]
+            # Operations is a required member: a page without it would silently drop
+            # operations, and the SDK would then start them again.
+            if _member(response, "Operations", list) is None:
+                raise TypeError("the required member Operations is missing")
+            operations = _operations(response)
+            next_marker: str | None = _member(response, "NextMarker", str) or None
         except (WireFormatError, AttributeError, TypeError) as exc:
             raise CheckpointError(
                 f"GetDurableExecutionState returned a response this SDK cannot read: {exc}",
                 retryable=True,
             ) from exc
-        return StatePage(operations=operations, next_marker=response.get("NextMarker") or None)
+        return StatePage(operations=operations, next_marker=next_marker)
+
+
+def _member(container: Any, name: str, kind: type) -> Any:
+    """Return ``container[name]`` (``None`` if absent or null), checking its type.
+
+    Raises:
+        TypeError: ``container`` is not an object, or the member is of another type.
+    """
+    if not isinstance(container, Mapping):
+        raise TypeError(f"expected a JSON object, got {type(container).__name__}")
+    value = container.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _operations(container: Mapping[str, Any]) -> list[Operation]:
+    return [Operation.from_wire(o) for o in _member(container, "Operations", list) or ()]
+
+
+def check_new_marker(marker: str, seen: set[str], operation: str) -> None:
+    """Refuse a ``NextMarker`` already followed in this paging loop (it would never end).
+
+    Raises:
+        CheckpointError: The marker repeats (retryable: Lambda invokes again).
+    """
+    if marker in seen:
+        raise CheckpointError(
+            f"{operation} returned NextMarker {marker!r} a second time while paging; "
+            "following it would never end. Lambda will retry the invocation.",
+            retryable=True,
+        )
+    seen.add(marker)

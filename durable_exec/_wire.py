@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -110,8 +111,15 @@ def _timestamp(value: Any, *, field: str) -> float | None:
         stamp: float = value.timestamp()
         return stamp
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) / 1000.0
-    raise WireFormatError(f"{field} must be a datetime or epoch milliseconds, got {value!r}")
+        try:
+            seconds = float(value) / 1000.0
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds):
+            return seconds
+    raise WireFormatError(
+        f"{field} must be a datetime or epoch milliseconds, got {_preview(value)}"
+    )
 
 
 @dataclasses.dataclass(slots=True)
@@ -266,12 +274,14 @@ class Operation:
         op_id = raw.get("Id")
         if not isinstance(op_id, str) or not op_id:
             raise WireFormatError(f"operation without a valid Id: {_preview(raw)}")
-        op_type = _TYPES.get(raw.get("Type"))  # type: ignore[arg-type]
+        raw_type, raw_status = raw.get("Type"), raw.get("Status")
+        # Only strings are looked up: a list or dict here would be unhashable.
+        op_type = _TYPES.get(raw_type) if isinstance(raw_type, str) else None
         if op_type is None:
-            raise WireFormatError(f"operation {op_id} has unknown Type {raw.get('Type')!r}")
-        status = _STATUSES.get(raw.get("Status"))  # type: ignore[arg-type]
+            raise WireFormatError(f"operation {op_id} has unknown Type {_preview(raw_type)}")
+        status = _STATUSES.get(raw_status) if isinstance(raw_status, str) else None
         if status is None:
-            raise WireFormatError(f"operation {op_id} has unknown Status {raw.get('Status')!r}")
+            raise WireFormatError(f"operation {op_id} has unknown Status {_preview(raw_status)}")
         op = cls(
             id=op_id,
             type=op_type,

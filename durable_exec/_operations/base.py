@@ -233,8 +233,11 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
     return result
 
 
-MAX_STEP_PAYLOAD = 256 * 1024
-"""Largest result (bytes, UTF-8) a step or wait_for_condition state may checkpoint."""
+MAX_STEP_PAYLOAD = 1024 * 1024
+"""Largest result (bytes, UTF-8) a step or wait_for_condition state may checkpoint.
+
+The API documents 1 MiB per operation payload; the official SDK sends up to that too.
+"""
 MAX_INVOKE_PAYLOAD = 1024 * 1024
 """Largest chained-invoke payload (bytes, UTF-8)."""
 _MAX_ERROR_MESSAGE = 16 * 1024
@@ -259,8 +262,17 @@ def check_payload(
         )
 
 
+def _utf8(text: str) -> str:
+    """``text`` with lone surrogates (not encodable as UTF-8) written as escapes."""
+    # They come e.g. from JSON input holding "\ud800"; sending them would fail the checkpoint.
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _clip(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
+    if text is None:
+        return None
+    text = _utf8(text)
+    if len(text) <= limit:
         return text
     return text[:limit] + f"... [{len(text) - limit} characters cut]"
 
@@ -270,6 +282,7 @@ def error_object(error: BaseException) -> ErrorObject:
     details = ErrorObject.from_exception(error)
     details.message = _clip(details.message, _MAX_ERROR_MESSAGE)
     details.data = _clip(details.data, _MAX_ERROR_DATA)
+    details.type = _clip(details.type, _MAX_ERROR_MESSAGE)
     if details.stack_trace is not None:
-        details.stack_trace = [line[:500] for line in details.stack_trace[:_MAX_STACK_LINES]]
+        details.stack_trace = [_utf8(line)[:500] for line in details.stack_trace[:_MAX_STACK_LINES]]
     return details

@@ -363,17 +363,14 @@ class FaultRule:
         """Whether the rule will strike no more."""
         return self._times is not None and self.fired >= self._times
 
-    def _strikes(self, call: ApiCall) -> bool:
-        """Count ``call`` if it matches; return whether the fault strikes it."""
+    def _eligible(self, call: ApiCall) -> bool:
+        """Count ``call`` if it matches; return whether the fault may strike it."""
         if self._operations is not None and call.operation not in self._operations:
             return False
         if self._when is not None and not self._when(call):
             return False
         self._matched += 1
-        if self._matched < self._at or self.exhausted:
-            return False
-        self.fired += 1
-        return True
+        return self._matched >= self._at and not self.exhausted
 
     def __repr__(self) -> str:
         return f"FaultRule({self.fault.name!r}, at={self._at}, times={self._times})"
@@ -383,9 +380,10 @@ class FaultInjectingClient:
     """A botocore-shaped ``lambda`` client that injects faults on schedule.
 
     Intercepted calls (by default the two a durable function makes,
-    :attr:`SDK_OPERATIONS`) are numbered and recorded, checked against the
-    rules in the order they were added (the first rule that strikes wins), and
-    forwarded to the wrapped client unless the fault says otherwise. Any other
+    :attr:`SDK_OPERATIONS`) are numbered and recorded, counted by every rule
+    they match, and forwarded to the wrapped client unless a fault says
+    otherwise. When several rules could strike one call, the one added first
+    does; the others strike later matching calls. Any other
     attribute is the wrapped client's. Thread-safe: the SDK calls from its
     checkpoint thread and its main thread.
 
@@ -517,7 +515,12 @@ class FaultInjectingClient:
             self._per_operation[operation] = per_op
             call = ApiCall(len(self._calls) + 1, operation, per_op, kwargs)
             self._calls.append(call)
-            fault = next((r.fault for r in self._rules if r._strikes(call)), None)
+            # Every rule counts the call; the first one eligible strikes it.
+            eligible = [rule for rule in self._rules if rule._eligible(call)]
+            fault: Fault | None = None
+            if eligible:
+                eligible[0].fired += 1
+                fault = eligible[0].fault
         if fault is None:
             return target(**kwargs)
         if fault.before is not None:

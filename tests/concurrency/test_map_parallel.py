@@ -28,8 +28,8 @@ from durable_exec import (
     durable_execution,
 )
 from durable_exec._ids import operation_id
-from durable_exec.testing import DurableTestRunner, VirtualClock
 from durable_exec._wire import OperationStatus, OperationType
+from durable_exec.testing import DurableTestRunner, VirtualClock
 
 OK, FAIL = "ok", "fail"
 

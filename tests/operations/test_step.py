@@ -447,13 +447,13 @@ def test_api_calls_per_step_by_semantics(make_runner, semantics, calls):
 
 class TestLimits:
     def test_oversized_result_fails_the_step_naming_the_limit(self, make_runner):
-        """A result over 256 KiB fails the step with PayloadSizeError, not a Lambda retry loop."""
+        """A result over 1 MiB fails the step with PayloadSizeError, not a Lambda retry loop."""
         from durable_exec import PayloadSizeError
 
         @durable_execution
         def handler(event, context):
             try:
-                context.step(lambda _: "x" * 300_000, name="huge")
+                context.step(lambda _: "x" * 1_100_000, name="huge")
             except PayloadSizeError as error:
                 return error.message
             return None
@@ -461,7 +461,7 @@ class TestLimits:
         result = make_runner(handler).run()
         assert result.status == "SUCCEEDED"
         assert "'huge'" in result.result
-        assert "262,144 bytes" in result.result
+        assert "1,048,576 bytes" in result.result
         assert result.get_step("huge").status is OperationStatus.FAILED
 
     def test_huge_error_messages_are_cut_to_fit(self, make_runner):
