@@ -212,7 +212,9 @@ class Checkpointer:
         with self._cond:
             self._closing = True
             self._cond.notify()
-        self._thread.join(None if self._deadline is None else self._deadline.remaining())
+        # An idle thread exits at once; the floor lets it do so even when the
+        # deadline has already passed, so it does not outlive the invocation.
+        self._thread.join(None if self._deadline is None else max(self._deadline.remaining(), 1.0))
 
     @property
     def revoked(self) -> bool:

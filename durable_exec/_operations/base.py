@@ -91,7 +91,7 @@ class Invocation:
             # ThreadPoolExecutor keeps its workers in _threads; join them with a bound
             # so a branch stuck in user code cannot hold the invocation past Lambda's timeout.
             for thread in list(getattr(executor, "_threads", ())):
-                thread.join(self.deadline.remaining())
+                thread.join(max(self.deadline.remaining(), 1.0))
 
 
 @dataclasses.dataclass(slots=True)
