@@ -2,8 +2,9 @@
 
 Names follow botocore's ``lambda`` service model (2025-12-01 durable APIs).
 The codec is written for the replay hot path: one dictionary pass per
-operation, no reflection. (A generic JSON-to-dataclass decoder costs several
-times more per operation; see BENCHMARKS.md.) Timestamps are kept as float
+operation, no reflection: about 3 µs per operation, where a generic
+JSON-to-dataclass decoder (dataclasses-json) measured 134 times more (see
+BENCHMARKS.md), so no generic decoder is on this path. Timestamps are kept as float
 epoch seconds; they arrive as ``datetime`` from botocore and as epoch
 milliseconds in the Lambda invocation envelope.
 """
