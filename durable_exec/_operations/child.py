@@ -80,6 +80,7 @@ def run_child_at(
             raise rebuild_error(op.error, error_class)
         if op.is_terminal and op.status is not OperationStatus.SUCCEEDED:
             raise error_class(f"child context {name or op_id} ended {op.status.value}")
+    own_scope = scope or core.scope
     child = core.child(op_id, prefix=op_id, scope=scope)
 
     def update(action: OperationAction, **fields: Any) -> OperationUpdate:
@@ -94,8 +95,9 @@ def run_child_at(
         )
 
     if op is None:
-        child.scope = scope or core.scope
-        invocation.checkpointer.enqueue(update(OperationAction.START), core.scope)
+        # A map/parallel branch's own updates belong to its batch's scope: once the
+        # batch completes they are refused here instead of by the service.
+        invocation.checkpointer.enqueue(update(OperationAction.START), own_scope)
     context = core.make_context(child)
     try:
         result = func(context)
@@ -105,7 +107,7 @@ def run_child_at(
         if op_is_done(op):
             raise
         details = error_object(error)
-        invocation.checkpointer.checkpoint(update(OperationAction.FAIL, error=details), core.scope)
+        invocation.checkpointer.checkpoint(update(OperationAction.FAIL, error=details), own_scope)
         failure = rebuild_error(details, error_class)
         raise failure from failure.__cause__
     if op is not None and op.status is OperationStatus.SUCCEEDED:
@@ -120,7 +122,7 @@ def run_child_at(
         stored = generator(result) if generator is not None else ""
         options = {"ReplayChildren": True}
     invocation.checkpointer.checkpoint(
-        update(OperationAction.SUCCEED, payload=stored, options=options), core.scope
+        update(OperationAction.SUCCEED, payload=stored, options=options), own_scope
     )
     return value  # type: ignore[no-any-return]
 

@@ -479,3 +479,19 @@ class TestReplayAndScale:
             assert all(op.status is OperationStatus.SUCCEEDED for op in result.operations)
         assert signatures[0] == signatures[1] == signatures[2]
         assert len(signatures[0]) == 1 + 1000 * 4
+
+
+def test_branches_starting_after_early_completion_are_refused_locally(make_runner):
+    """A branch that starts only after its batch completed never reaches the service."""
+
+    @durable_execution
+    def handler(event, context):
+        batch = context.parallel(
+            [lambda c: "fast"] + [lambda c: c.step(lambda _: "late", name="late")] * 8,
+            config=ParallelConfig(completion_config=CompletionConfig(min_successful=1)),
+        )
+        return batch.completion_reason.value
+
+    for _ in range(30):
+        result = make_runner(handler).run()
+        assert (result.status, result.result) == ("SUCCEEDED", "MIN_SUCCESSFUL_REACHED")
