@@ -45,7 +45,7 @@ class TestSubTypeAndName:
     @pytest.mark.parametrize("sub_type", [None, "", "Step", "a", "x" * 32, "My-Type_2"])
     def test_valid_sub_types(self, sub_type):
         """None and "" select the default; 1-32 of [A-Za-z0-9_-] are accepted."""
-        validate_sub_type(sub_type)
+        assert validate_sub_type(sub_type) is None
 
     @pytest.mark.parametrize("sub_type", ["bad type", "x" * 33, "ünï", "a.b", 5])
     def test_invalid_sub_types(self, sub_type):
@@ -56,7 +56,7 @@ class TestSubTypeAndName:
     @pytest.mark.parametrize("name", [None, "n", "x" * 256, "order #1 (retry)", " ~"])
     def test_valid_names(self, name):
         """Names of 1-256 printable ASCII characters are accepted, as the API requires."""
-        validate_name(name)
+        assert validate_name(name) is None
 
     @pytest.mark.parametrize("name", ["", "x" * 257, "tab\there", "ünï", "\x7f", 5])
     def test_invalid_names(self, name):
@@ -165,7 +165,9 @@ class TestCallbackConfig:
 
     def test_largest_timeout_is_accepted(self):
         """The API's largest timeout is accepted."""
-        CallbackConfig(timeout=Duration(MAX_CALLBACK_TIMEOUT))
+        assert CallbackConfig(timeout=Duration(MAX_CALLBACK_TIMEOUT)).timeout == Duration(
+            MAX_CALLBACK_TIMEOUT
+        )
 
     def test_wait_for_callback_config_positional_order(self):
         """WaitForCallbackConfig(timeout, heartbeat_timeout, serdes, retry_strategy)."""
