@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -62,8 +61,6 @@ T = TypeVar("T")
 
 RESPONSE_LIMIT = 6 * 1024 * 1024 - 50
 """Largest output envelope returned directly; larger results are checkpointed."""
-
-_log = logging.getLogger("durable_exec")
 
 
 @dataclasses.dataclass(slots=True)

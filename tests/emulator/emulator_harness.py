@@ -156,7 +156,32 @@ def _handler_env(api_url: str) -> dict[str, str]:
     return env
 
 
-class LambdaEndpoint:
+class _LoopbackServer:
+    """An HTTP server on 127.0.0.1 (a free port) served from a background thread."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+
+class LambdaEndpoint(_LoopbackServer):
     """A loopback Lambda ``Invoke`` API that runs each invocation in a fresh process.
 
     ``POST /2015-03-31/functions/{name}/invocations`` runs the handler registered
@@ -176,27 +201,11 @@ class LambdaEndpoint:
         self._counts: dict[tuple[str, str | None], int] = {}
         self._in_flight: dict[str | None, int] = {}
         self._running: set[subprocess.Popen[bytes]] = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._request_handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="lambda-endpoint", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        """The endpoint's base URL."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
+        self._serve(self._request_handler(), "lambda-endpoint")
 
     def stop(self) -> None:
         """Stop serving and kill any handler process still running."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        super().stop()
         with self._lock:
             running = list(self._running)
         for process in running:
@@ -381,7 +390,7 @@ class Fault:
     times: int = 1
 
 
-class FaultProxy:
+class FaultProxy(_LoopbackServer):
     """A pass-through HTTP proxy between the handlers and the emulator's API.
 
     Handlers reach the emulator through it (``AWS_ENDPOINT_URL_LAMBDA``). It
@@ -395,27 +404,7 @@ class FaultProxy:
         self.requests: list[ProxiedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._request_handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fault-proxy", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        """The proxy's base URL."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._serve(self._request_handler(), "fault-proxy")
 
     def inject(self, fault: Fault) -> None:
         """Inject ``fault`` into the next matching calls."""
