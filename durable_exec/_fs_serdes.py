@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import errno
 import hashlib
 import json
 import os
@@ -186,17 +187,20 @@ class FileSystemSerDes(SerDes[Any]):
         parts = None
         if encoding is FileSystemPathEncoding.URI:
             parts = DurableExecutionArn.from_arn(arn)
-        if parts is not None:
-            names = [parts.function_name, parts.execution_name, parts.invocation_id]
-            if any(name in (".", "..") for name in names):
-                raise SerDesError(
-                    f"FileSystemSerDes: the execution ARN {arn!r} has a '.' or '..' part, which "
-                    "would leave the base directory; use FileSystemPathEncoding.HASH"
-                )
-            directory = os.path.join(self._base_path, *names)
-        else:
-            directory = os.path.join(self._base_path, _segment(arn, encoding))
-        return os.path.join(directory, f"{_segment(serdes_context.operation_id, encoding)}.json")
+        names = (
+            [parts.function_name, parts.execution_name, parts.invocation_id]
+            if parts is not None
+            else [_segment(arn, encoding)]
+        )
+        # The ARN parts hold no '/', and everything else is percent-encoded or hashed;
+        # only a '.' or '..' part could still step outside the base directory.
+        if any(name in (".", "..") for name in names):
+            raise SerDesError(
+                f"FileSystemSerDes: the execution ARN {arn!r} has a '.' or '..' part, which "
+                "would leave the base directory; use FileSystemPathEncoding.HASH"
+            )
+        file_name = f"{_segment(serdes_context.operation_id, encoding)}.json"
+        return os.path.join(self._base_path, *names, file_name)
 
     def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
         """Write ``value`` (to a file, or inline in ``OVERFLOW`` mode) and return the envelope.
@@ -204,6 +208,8 @@ class FileSystemSerDes(SerDes[Any]):
         Raises:
             RetryableSerDesError: The file could not be written (the invocation
                 is retried rather than the operation failed).
+            SerDesError: The path can never be written (a name too long for the
+                file system, a NUL character, a '.' or '..' ARN part).
         """
         config = self._config
         text = config.serdes.serialize(value, serdes_context)
@@ -263,7 +269,7 @@ def _read(path: str, op_id: str) -> str:
             "exist. Is the same file system mounted at the same path in every execution "
             "environment (not Lambda's /tmp), and was the file kept?"
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: undecodable text, a NUL in the path
         raise SerDesError(
             f"FileSystemSerDes: cannot read {path}, where operation {op_id} stored its value: "
             f"{type(exc).__name__}: {exc}"
@@ -289,7 +295,16 @@ def _write_atomically(path: str, text: str, op_id: str) -> None:
                 os.unlink(temp)
             raise
         _sync_directory(directory)
+    except ValueError as exc:  # a NUL in the path: no retry can help
+        raise SerDesError(
+            f"FileSystemSerDes: cannot write {path!r} for operation {op_id}: {exc}"
+        ) from exc
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SerDesError(
+                f"FileSystemSerDes: cannot write {path!r} for operation {op_id}: a name is longer "
+                "than the file system allows; use FileSystemPathEncoding.HASH"
+            ) from exc
         raise RetryableSerDesError(
             f"FileSystemSerDes: cannot write {path} for operation {op_id}: "
             f"{type(exc).__name__}: {exc}. The invocation will be retried."

@@ -286,3 +286,34 @@ def test_value_errors_of_the_inner_serdes_fail_the_step_without_writing(tmp_path
     assert result.status == "FAILED"
     assert "Unsupported type" in result.error.message
     assert json_files(tmp_path) == []
+
+
+HOSTILE = [
+    "..",
+    ".",
+    "../../etc",
+    "arn:aws:lambda:us-east-1:1:function:f:1/durable-execution/../x",
+    "arn:aws:lambda:us-east-1:1:function:..:1/durable-execution/x/y",
+    "arn:aws:lambda:us-east-1:1:function:f:1/durable-execution/x/..",
+    "/absolute/path",
+    "a\x00b",
+    "A" * 300,
+]
+
+
+@pytest.mark.parametrize("encoding", list(FileSystemPathEncoding))
+@pytest.mark.parametrize("arn", HOSTILE)
+@pytest.mark.parametrize("op_id", ["op", "..", "../x", "/etc/passwd", "a\x00"])
+def test_no_arn_or_operation_id_leaves_the_base_directory(tmp_path, encoding, arn, op_id):
+    """Hostile ids either land under the base directory or are refused with a SerDesError."""
+    base = tmp_path / "base"
+    fs = FileSystemSerDes(str(base), FileSystemSerDesConfig(path_encoding=encoding))
+    try:
+        envelope = fs.serialize({"x": 1}, SerDesContext(op_id, arn))
+    except SerDesError:
+        assert not (tmp_path / "x").exists()
+        return
+    path = pathlib.Path(json.loads(envelope)["file"]).resolve()
+    assert path.is_relative_to(base.resolve())
+    assert fs.deserialize(envelope, SerDesContext(op_id, arn)) == {"x": 1}
+    assert [p.resolve() for p in json_files(tmp_path)] == [path]
