@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from durable_exec._checkpointer import CancelScope, Checkpointer
+from durable_exec._checkpointer import Checkpointer
 from durable_exec._clock import Clock, Deadline
 from durable_exec._errors import (
     BatchCompletionError,
@@ -30,6 +30,7 @@ from durable_exec._errors import (
 )
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger
+from durable_exec._scope import CancelScope
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching
 from durable_exec._state import ExecutionState
 from durable_exec._wire import ErrorObject, Operation, OperationType, OperationUpdate

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from durable_exec._checkpointer import CancelScope
 from durable_exec._config import ChildConfig
 from durable_exec._errors import ChildContextError, DurableOperationError, UnrecoverableError
 from durable_exec._operations.base import (
@@ -14,6 +13,7 @@ from durable_exec._operations.base import (
     rebuild_error,
     validate_identity,
 )
+from durable_exec._scope import CancelScope
 from durable_exec._serde import deserialize, serialize
 from durable_exec._wire import (
     OperationAction,
