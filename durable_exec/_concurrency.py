@@ -223,7 +223,7 @@ def run_batch(
         value = deserialize(result_serdes, payload, op_id, arn)
         stored = payload
         replay_children = False
-        if len(payload) > REPLAY_CHILDREN_THRESHOLD:
+        if payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD:
             stored = summary_envelope(spec.summary_type, result, summary_generator)
             replay_children = True
     except (SuspendExecution, BranchOrphaned, DeadlineApproaching, ExecutionError, InvocationError):
