@@ -188,15 +188,25 @@ class TestReading:
         assert set(listed["executions"][0]) == {
             "arn",
             "name",
+            "function_name",
             "function_arn",
             "status",
             "start",
             "end",
+            "invocations",
+            "operations",
+            "error",
         }
+        assert listed["total"] == 1
+        assert listed["next_cursor"] is None
         history = cli("history", "order-7", "--json").json()
         assert history["execution_arn"] == listed["executions"][0]["arn"]
         assert history["events"][0]["EventType"] == "ExecutionStarted"
-        assert cli("list", "--status", "failed", "--json").json() == {"executions": []}
+        assert cli("list", "--status", "failed", "--json").json() == {
+            "executions": [],
+            "total": 0,
+            "next_cursor": None,
+        }
 
     def test_local_reads_do_not_import_botocore(self, cli, store, finished):
         """botocore is loaded for remote endpoints only, not to read the local store."""
@@ -245,6 +255,7 @@ class TestBadInput:
         store.parent.mkdir(parents=True)
         garbage = b"this is not a database" * 200
         store.write_bytes(garbage)
+        store.chmod(0o600)
         assert "corrupt or not a database" in one_error_line(cli("list"))
         assert "corrupt or not a database" in one_error_line(cli("run", ORDER))
         assert store.read_bytes() == garbage

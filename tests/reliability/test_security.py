@@ -150,7 +150,7 @@ def test_no_payload_or_token_reaches_the_sdk_logs(debug_logs, figures):
 
 # -- ids from input never reach paths or SQL unvalidated ---------------------------------
 
-_SQL_CALLS = {"execute", "executemany", "executescript"}
+_SQL_CALLS = {"execute", "executemany", "executescript", "_execute"}
 _PATH_CALLS = {"open", "Path", "join", "mkdir", "makedirs", "unlink", "remove", "rmtree"}
 
 
@@ -171,9 +171,13 @@ def _call_name(node: ast.Call) -> str:
 
 
 def _constant_sql(node: ast.expr) -> bool:
-    """A literal, or an f-string interpolating only UPPER_CASE module constants."""
+    """A literal, an UPPER_CASE module constant, or an f-string interpolating only those."""
     if isinstance(node, ast.Constant):
         return True
+    if isinstance(node, ast.Name):
+        return node.id.lstrip("_").isupper()
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _constant_sql(node.left) and _constant_sql(node.right)
     if isinstance(node, ast.JoinedStr):
         return all(
             isinstance(v, ast.Constant)
@@ -212,7 +216,8 @@ def test_sql_is_never_built_from_values():
             if isinstance(node, ast.Call) and _call_name(node) in _SQL_CALLS and node.args:
                 checked += 1
                 if not _constant_sql(node.args[0]) and not (
-                    isinstance(node.args[0], ast.Name) and node.args[0].id in ("sql", "statement")
+                    isinstance(node.args[0], ast.Name)
+                    and node.args[0].id in ("sql", "count_sql", "statement")
                 ):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert checked > 10, "the SQLite store's statements should have been found"

@@ -144,6 +144,7 @@ class TestFiles:
         """A file that is not a readable database raises StoreError and is left as it was."""
         path.parent.mkdir(parents=True)
         path.write_bytes(content)
+        path.chmod(0o600)
         with pytest.raises(StoreError, match="corrupt or not a database"):
             SqliteStore(path)
         assert path.read_bytes() == content
@@ -154,6 +155,7 @@ class TestFiles:
         with sqlite3.connect(path) as conn:
             conn.execute("CREATE TABLE notes (text TEXT)")
         conn.close()
+        path.chmod(0o600)
         with pytest.raises(StoreError, match="another application"):
             SqliteStore(path)
 
