@@ -292,7 +292,11 @@ class Operation:
             raise WireFormatError(f"an operation must be a JSON object, got {type(raw).__name__}")
         op_id = raw.get("Id")
         if not isinstance(op_id, str) or not op_id:
-            raise WireFormatError(f"operation without a valid Id: {_preview(raw)}")
+            # Never quote the operation: its Result or Error could be anything.
+            raise WireFormatError(
+                f"operation without a valid Id (Id is a {type(op_id).__name__}, "
+                f"Type {_preview(raw.get('Type'))})"
+            )
         raw_type, raw_status = raw.get("Type"), raw.get("Status")
         # Only strings are looked up: a list or dict here would be unhashable.
         op_type = _TYPES.get(raw_type) if isinstance(raw_type, str) else None
