@@ -61,6 +61,7 @@ from durable_exec._errors import (
     NonDeterministicExecutionError,
     PayloadSizeError,
     RetryableSerDesError,
+    SagaCompensationError,
     SerDesError,
     StepError,
     StepInterruptedError,
@@ -86,6 +87,7 @@ from durable_exec._retry import (
     create_linear_retry_strategy,
     create_retry_strategy,
 )
+from durable_exec._saga import Saga
 from durable_exec._serde import (
     ExtendedTypeSerDes,
     JsonSerDes,
@@ -93,6 +95,7 @@ from durable_exec._serde import (
     SerDes,
     SerDesContext,
 )
+from durable_exec._typed import TypedSerDes
 from durable_exec._version import __version__
 from durable_exec._waits import (
     WaitForConditionCheckContext,
@@ -153,6 +156,8 @@ __all__ = [
     "RetryStrategy",
     "RetryStrategyConfig",
     "RetryableSerDesError",
+    "Saga",
+    "SagaCompensationError",
     "SerDes",
     "SerDesContext",
     "SerDesError",
@@ -162,6 +167,7 @@ __all__ = [
     "StepInterruptedError",
     "StepSemantics",
     "TerminationReason",
+    "TypedSerDes",
     "UnrecoverableError",
     "ValidationError",
     "WaitForCallbackConfig",

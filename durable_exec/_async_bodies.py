@@ -133,18 +133,32 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
 def _loop_for(invocation: Invocation) -> EventLoopThread:
     with _LOCK:
         loop = _LOOPS.get(invocation)
-        if loop is not None:
-            return loop
-    created = EventLoopThread()
-    with _LOCK:
-        loop = _LOOPS.get(invocation)
-        if loop is None:
-            _LOOPS[invocation] = created
-    if loop is not None:  # another branch won the race: keep its loop
-        created.shutdown(wait=True)
-        return loop
-    invocation.register_executor(created)
-    return created
+    if loop is None:
+        created = EventLoopThread()
+        with _LOCK:
+            loop = _LOOPS.get(invocation)
+            if loop is None:
+                loop = _LOOPS[invocation] = created
+        if loop is not created:  # another branch won the race: keep its loop
+            created.shutdown(wait=True)
+    _stop_first(invocation, loop)
+    return loop
+
+
+def _stop_first(invocation: Invocation, loop: EventLoopThread) -> None:
+    """Keep the loop after every pool registered so far: the invocation stops it first.
+
+    Pools are stopped last-registered first. A pool thread blocked on a coroutine
+    (an orphaned branch) is released only when the loop stops, so the loop must be
+    stopped before any pool whose threads may wait on it is joined.
+    """
+    with invocation._lock:
+        executors = invocation.executors
+        if executors and executors[-1] is loop:
+            return
+        if loop in executors:
+            executors.remove(loop)
+        executors.append(loop)
 
 
 def run_awaitable(core: ContextCore, awaitable: Awaitable[Any]) -> Any:
