@@ -53,8 +53,12 @@ def trip_handler(fail_at: str | None, calls: Counter, **hooks: Any):
     @durable_execution
     def handler(event, context):
         with context.saga("trip") as saga:
-            flight = saga.step(booking("flight")("t1"), compensate=cancellation("flight"), config=NO_RETRY)
-            hotel = saga.step(booking("hotel")("t1"), compensate=cancellation("hotel"), config=NO_RETRY)
+            flight = saga.step(
+                booking("flight")("t1"), compensate=cancellation("flight"), config=NO_RETRY
+            )
+            hotel = saga.step(
+                booking("hotel")("t1"), compensate=cancellation("hotel"), config=NO_RETRY
+            )
             car = saga.step(booking("car")("t1"), config=NO_RETRY)
         return [flight, hotel, car]
 
@@ -112,7 +116,6 @@ def test_compensations_are_durable_and_survive_a_crash(make_runner):
 
 def test_compensations_retry_with_their_own_strategy(make_runner):
     """A compensation that fails once is retried durably and then succeeds."""
-    calls: Counter = Counter()
     retry = StepConfig(
         retry_strategy=create_retry_strategy(
             RetryStrategyConfig(max_attempts=3, initial_delay=Duration(5))
@@ -137,7 +140,8 @@ def test_compensations_retry_with_their_own_strategy(make_runner):
     assert result.status == "FAILED"
     assert attempts == [1, 2]
     assert result.get_step("release").status is OperationStatus.SUCCEEDED
-    assert result.error is not None and result.error.message == "division by zero"
+    assert result.error is not None
+    assert result.error.message == "division by zero"
 
 
 def test_a_failed_compensation_does_not_stop_the_others(make_runner):
@@ -178,7 +182,8 @@ def test_errors_outside_steps_compensate_too(make_runner):
             raise ValueError("validation failed")
 
     result = make_runner(handler).run()
-    assert result.error is not None and result.error.type == "ValueError"
+    assert result.error is not None
+    assert result.error.type == "ValueError"
     assert step_names(result) == ["a", "compensate a"]
 
 
@@ -218,7 +223,7 @@ def test_saga_step_outside_the_block_is_refused(make_runner):
     @durable_execution
     def handler(event, context):
         saga = context.saga("s")
-        with pytest.raises(ValidationError, match="with context.saga"):
+        with pytest.raises(ValidationError, match=r"with context\.saga"):
             saga.step(lambda _: 1)
         return "refused"
 

@@ -180,13 +180,16 @@ class TestStepResults:
 
         @durable_execution
         def handler(event, context):
-            context.step(lambda _: annotated(_), name="untyped")
+            context.step(lambda step_context: annotated(step_context), name="untyped")  # noqa: PLW0108 - a lambda declares no type
             context.step(annotated, name="typed")
 
         result = make_runner(handler).run()
         untyped = result.get_step("untyped").result
         assert untyped == result.get_step("typed").result
-        assert json.loads(untyped)["v"]["pair"] == {"t": "t", "v": [{"t": "i", "v": 1}, {"t": "i", "v": 2}]}
+        assert json.loads(untyped)["v"]["pair"] == {
+            "t": "t",
+            "v": [{"t": "i", "v": 1}, {"t": "i", "v": 2}],
+        }
 
     def test_a_custom_serdes_owns_the_encoding(self, make_runner):
         """With config.serdes set, the return annotation is not used."""
@@ -227,8 +230,10 @@ class TestStepResults:
         assert "declared type int" in (result.error.message or "")
         assert len(calls) == 1
 
-    def test_stored_data_that_no_longer_fits_is_a_serdes_error_naming_op_and_type(self, make_runner):
-        """Replaying a result stored under an older type names the operation and the type, not the value."""
+    def test_stored_data_that_no_longer_fits_is_a_serdes_error_naming_op_and_type(
+        self, make_runner
+    ):
+        """Replaying data stored under an older type names the operation and type, not the value."""
         version = {"type": Order}
 
         def fetch(_: StepContext) -> Any:
@@ -236,7 +241,9 @@ class TestStepResults:
 
         @durable_execution
         def handler(event, context):
-            order = context.step(fetch, name="fetch", config=StepConfig(result_type=version["type"]))
+            order = context.step(
+                fetch, name="fetch", config=StepConfig(result_type=version["type"])
+            )
             version["type"] = OrderV2  # the code is redeployed while the execution waits
             context.wait(Duration(5))
             return order.tier.value
@@ -260,7 +267,9 @@ class TestStepResults:
 
         @durable_execution
         def handler(event, context):
-            context.step(lambda _: Tier.GOLD, name="tier", config=StepConfig(result_type=version["type"]))
+            context.step(
+                lambda _: Tier.GOLD, name="tier", config=StepConfig(result_type=version["type"])
+            )
             version["type"] = Narrow
             context.wait(Duration(5))
 
@@ -510,7 +519,9 @@ class TestTypedSerDes:
         """A pydantic refusal is reported by field and reason, without the input value."""
         serdes = TypedSerDes(Customer, JsonSerDes())
         with pytest.raises(SerDesError) as caught:
-            serdes.deserialize(json.dumps({"name": "x", "since": "hunter2", "tier": "gold"}), self.ctx)
+            serdes.deserialize(
+                json.dumps({"name": "x", "since": "hunter2", "tier": "gold"}), self.ctx
+            )
         assert "since" in str(caught.value)
         assert "hunter2" not in str(caught.value)
 

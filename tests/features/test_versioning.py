@@ -123,7 +123,7 @@ def test_deprecate_patch_replays_executions_recorded_with_the_patch(make_runner)
 
 def test_deprecate_patch_records_nothing_for_new_executions(make_runner):
     """A new execution under deprecate_patch has no marker."""
-    handler, state = versions(3)
+    handler, _ = versions(3)
     result = make_runner(handler).run()
     assert result.result == "v3"
     assert steps(result) == [("Step", "charge"), ("Step", "ship")]
