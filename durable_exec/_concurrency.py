@@ -43,7 +43,6 @@ from durable_exec._batch import (
     infer_reason,
     summary_envelope,
 )
-from durable_exec._checkpointer import CancelScope
 from durable_exec._clock import Deadline
 from durable_exec._config import (
     BatchItemStatus,
@@ -70,6 +69,7 @@ from durable_exec._operations.base import (
     validate_identity,
 )
 from durable_exec._operations.child import REPLAY_CHILDREN_THRESHOLD, run_child_at
+from durable_exec._scope import CancelScope
 from durable_exec._serde import deserialize, serialize
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._wire import (
@@ -213,11 +213,11 @@ def run_batch(
         value = deserialize(result_serdes, payload, op_id, arn)
         stored = payload
         replay_children = False
-        if len(payload) > REPLAY_CHILDREN_THRESHOLD:
+        if payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD:
             stored = summary_envelope(spec.summary_type, result, summary_generator)
             replay_children = True
     except (SuspendExecution, BranchOrphaned, DeadlineApproaching, ExecutionError, InvocationError):
-        scope.cancel_quietly()
+        scope.cancel()
         raise
     except Exception as error:
         details = error_object(error)
@@ -577,7 +577,7 @@ class _Coordinator:
     def _resume_due(self) -> None:
         """Ask the service what changed, then run again the branches whose time has come."""
         invocation = self.core.invocation
-        invocation.checkpointer.checkpoint(None, self.scope)
+        invocation.checkpointer.refresh(self.scope)
         now = invocation.clock.now()
         while (due := self._next_due()) is not None and due <= now:
             _, index = heapq.heappop(self.timers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from durable_exec._checkpointer import CancelScope
 from durable_exec._config import ChildConfig
 from durable_exec._errors import ChildContextError, DurableOperationError, UnrecoverableError
 from durable_exec._operations.base import (
@@ -14,6 +13,7 @@ from durable_exec._operations.base import (
     rebuild_error,
     validate_identity,
 )
+from durable_exec._scope import CancelScope
 from durable_exec._serde import deserialize, serialize
 from durable_exec._wire import (
     OperationAction,
@@ -99,8 +99,21 @@ def run_child_at(
         # batch completes they are refused here instead of by the service.
         invocation.checkpointer.enqueue(update(OperationAction.START), own_scope)
     context = core.make_context(child)
+    replayed = op is not None and op.status is OperationStatus.SUCCEEDED
+    stored: str | None = None
+    options: dict[str, Any] = {"ReplayChildren": False}
     try:
         result = func(context)
+        # The result goes through the serdes on every run (ReplayChildren replays too),
+        # so the first run and every replay return equal values. A value the serdes
+        # refuses, or a failing summary generator, fails the context like an error.
+        payload = serialize(config.serdes, result, op_id, invocation.arn)
+        value = deserialize(config.serdes, payload, op_id, invocation.arn)
+        stored = payload
+        if not replayed and payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD:
+            generator = summary or config.summary_generator
+            stored = generator(result) if generator is not None else ""
+            options = {"ReplayChildren": True}
     except UnrecoverableError:
         raise
     except Exception as error:
@@ -110,17 +123,9 @@ def run_child_at(
         invocation.checkpointer.checkpoint(update(OperationAction.FAIL, error=details), own_scope)
         failure = rebuild_error(details, error_class)
         raise failure from failure.__cause__
-    if op is not None and op.status is OperationStatus.SUCCEEDED:
+    if replayed:
         # ReplayChildren: the value was rebuilt from the children's checkpoints.
-        return result
-    payload = serialize(config.serdes, result, op_id, invocation.arn)
-    value = deserialize(config.serdes, payload, op_id, invocation.arn)
-    options: dict[str, Any] = {"ReplayChildren": False}
-    stored: str | None = payload
-    if len(payload) > REPLAY_CHILDREN_THRESHOLD:
-        generator = summary or config.summary_generator
-        stored = generator(result) if generator is not None else ""
-        options = {"ReplayChildren": True}
+        return value  # type: ignore[no-any-return]
     invocation.checkpointer.checkpoint(
         update(OperationAction.SUCCEED, payload=stored, options=options), own_scope
     )
