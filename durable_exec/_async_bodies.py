@@ -52,9 +52,15 @@ _LOOPS: weakref.WeakKeyDictionary[Invocation, EventLoopThread] = weakref.WeakKey
 _LOOP_THREADS: set[int] = set()  # thread ids of live loops; guarded by _LOCK (writes)
 
 
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+
 def is_async(func: Any) -> bool:
     """Whether ``func`` is an ``async def`` function (or an SDK wrapper around one)."""
-    return bool(getattr(func, ASYNC_MARKER, False)) or inspect.iscoroutinefunction(func)
+    code = getattr(func, "__code__", None)
+    if code is not None:  # a plain function: read its flags (the common, fast case)
+        return bool(code.co_flags & _CO_COROUTINE) or bool(getattr(func, ASYNC_MARKER, False))
+    return inspect.iscoroutinefunction(func) or bool(getattr(func, ASYNC_MARKER, False))
 
 
 class EventLoopThread:

@@ -215,9 +215,12 @@ class DurableContext:
         """
         op_name = _operation_name(func, name)
         config = config or _DEFAULT_STEP
-        serdes = result_serdes(config.serdes, config.result_type, func, kind="step", name=op_name)
-        if serdes is not config.serdes:
-            config = dataclasses.replace(config, serdes=serdes)
+        if config.serdes is None or config.result_type is not None:
+            serdes = result_serdes(
+                config.serdes, config.result_type, func, kind="step", name=op_name
+            )
+            if serdes is not config.serdes:
+                config = dataclasses.replace(config, serdes=serdes)
         if is_async(func):
             func = _async_step(self._core, func)
         return run_step(self._core, func, op_name, config)

@@ -60,10 +60,10 @@ def declared_type(func: Any) -> Any | None:
     user's function behind it is read instead.
     """
     source = getattr(func, RESULT_SOURCE, func)
-    if isinstance(source, types.MethodType):
-        source = source.__func__
-    if not isinstance(source, types.FunctionType):
-        return None
+    if type(source) is not types.FunctionType:
+        if not isinstance(source, types.MethodType | types.FunctionType):
+            return None
+        source = getattr(source, "__func__", source)
     annotation = source.__annotations__.get("return")
     if annotation is None:
         return None
@@ -195,7 +195,7 @@ class _ItemSerDes(SerDes[Any]):
 
         return self._by_id.get(serdes_context.operation_id) or self._fallback or EXTENDED_SERDES
 
-    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str | None:
         """Store ``value`` with its branch's serdes."""
         return self._for(serdes_context).serialize(value, serdes_context)
 

@@ -913,7 +913,7 @@ class TypedSerDes(SerDes[Any]):
         self._json = not isinstance(self._base, ExtendedTypeSerDes)
         self.what = what
 
-    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str | None:
         """Check ``value`` against the declared type and store its plain form."""
         try:
             data = self._converter.dump(value, self._json)
