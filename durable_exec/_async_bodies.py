@@ -17,8 +17,9 @@ Rules that keep this safe:
   is cancelled, and the invocation ends the way every durable call ends at the
   deadline (flush, then let Lambda invoke again); the step's attempt runs again
   then (at least once) or is reported interrupted (at most once).
-* A branch orphaned by an early-completed map/parallel stops at its next durable
-  call; its coroutine is cancelled at the latest when the invocation ends.
+* Whatever still runs on the loop when the invocation ends (a branch cut off by
+  the deadline) is cancelled then, before the pools are joined, so a pool thread
+  waiting on a coroutine is released.
 * Durable operations are blocking calls: call them from the synchronous code
   around the coroutine, not from inside it. Starting an async body from inside
   another one (on the loop's own thread) raises ValidationError instead of
