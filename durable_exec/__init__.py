@@ -95,8 +95,8 @@ from durable_exec._serde import (
     SerDes,
     SerDesContext,
 )
-from durable_exec._typed import TypedSerDes
 from durable_exec._transport_logs import quiet_transport_logs
+from durable_exec._typed import TypedSerDes
 from durable_exec._version import __version__
 from durable_exec._waits import (
     WaitForConditionCheckContext,
