@@ -63,6 +63,7 @@ from durable_exec._errors import (
     NonDeterministicExecutionError,
     PayloadSizeError,
     RetryableSerDesError,
+    SagaCompensationError,
     SerDesError,
     StepError,
     StepInterruptedError,
@@ -88,6 +89,7 @@ from durable_exec._retry import (
     create_linear_retry_strategy,
     create_retry_strategy,
 )
+from durable_exec._saga import Saga
 from durable_exec._serde import (
     ExtendedTypeSerDes,
     JsonSerDes,
@@ -96,6 +98,7 @@ from durable_exec._serde import (
     SerDesContext,
 )
 from durable_exec._transport_logs import quiet_transport_logs
+from durable_exec._typed import TypedSerDes
 from durable_exec._version import __version__
 from durable_exec._waits import (
     WaitForConditionCheckContext,
@@ -158,6 +161,8 @@ __all__ = [
     "RetryStrategy",
     "RetryStrategyConfig",
     "RetryableSerDesError",
+    "Saga",
+    "SagaCompensationError",
     "SerDes",
     "SerDesContext",
     "SerDesError",
@@ -167,6 +172,7 @@ __all__ = [
     "StepInterruptedError",
     "StepSemantics",
     "TerminationReason",
+    "TypedSerDes",
     "UnrecoverableError",
     "ValidationError",
     "WaitForCallbackConfig",
