@@ -84,3 +84,13 @@ def test_async_enrichment(make_runner):
         ],
         "scores": [20, 31],
     }
+
+
+def test_recorded_histories_example_replays():
+    """The replayer example's one-line test replays every recorded history it names."""
+    example = load("test_recorded_histories")
+    test = example.test_recorded_histories_replay
+    (mark,) = test.pytestmark
+    assert mark.args[1], "the example records at least one history"
+    for history_file in mark.args[1]:
+        test(history_file=history_file)
