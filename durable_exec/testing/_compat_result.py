@@ -707,8 +707,10 @@ def events_to_operations(events: Iterable[Event]) -> list[SvcOperation]:
         if outcome == "STARTED":
             op["StartTimestamp"] = raw.get("EventTimestamp")
         retry = details.get("RetryDetails") or {}
-        if retry.get("CurrentAttempt") is not None:
-            own["Attempt"] = retry["CurrentAttempt"]
+        if prefix == "Step" and outcome != "STARTED":
+            # Each StepSucceeded/StepFailed ends one attempt; RetryDetails, when
+            # the service sends them, say which.
+            own["Attempt"] = retry.get("CurrentAttempt") or own.get("Attempt", 0) + 1
         if retry.get("NextAttemptDelaySeconds") is not None and outcome in ("SUCCEEDED", "FAILED"):
             op["Status"] = "PENDING"
         elif outcome != "STARTED":

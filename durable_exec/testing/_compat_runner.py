@@ -53,9 +53,9 @@ __all__ = ["DurableChildContextTestRunner", "DurableFunctionTestRunner"]
 
 DEFAULT_ACCOUNT = "123456789012"
 """The only account the local service models (the official runner's default)."""
-DEFAULT_CHILD_EXECUTION_TIMEOUT = 86_400
-"""A chained durable function's execution timeout when none is given (one day)."""
-DEFAULT_CHILD_RETENTION_DAYS = 7
+DEFAULT_CHILD_EXECUTION_TIMEOUT = 120
+"""A chained durable function's execution timeout when none is given (as the official runner)."""
+DEFAULT_CHILD_RETENTION_DAYS = 1
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
 _CALLBACK_DONE = frozenset({"CallbackSucceeded", "CallbackFailed", "CallbackTimedOut"})
 
@@ -190,6 +190,8 @@ class DurableFunctionTestRunner:
             region=region,
         )
         self._tracked: dict[str, _Tracked] = {}
+        self._child_timeouts: dict[str, float] = {}  # function name -> execution timeout
+        self._child_blocked: dict[str, float] = {}  # child execution ARN -> blocked seconds
 
     # -- set-up -------------------------------------------------------------------
 
@@ -203,9 +205,9 @@ class DurableFunctionTestRunner:
         """Make ``function_name`` a durable chained-invoke target.
 
         ``context.invoke(function_name, ...)`` runs ``handler`` as a child durable
-        execution. Its ``execution_timeout`` runs on the virtual clock, waits
-        included, as on AWS. Executions stay in the store as long as it lives,
-        so ``retention_period_days`` (at least 1) is always met.
+        execution, whose ``execution_timeout`` is measured in blocked time like
+        the parent's. Executions stay in the store as long as it lives, so
+        ``retention_period_days`` (at least 1) is always met.
 
         Returns:
             The runner, for chaining.
@@ -217,8 +219,13 @@ class DurableFunctionTestRunner:
                 f"got {retention_period_days!r}"
             )
         self._runner.register_function(
-            function_name, handler, durable=True, execution_timeout=float(execution_timeout)
+            function_name,
+            handler,
+            durable=True,
+            execution_timeout=float(execution_timeout),
+            arm_timeout=not self._skip_time,
         )
+        self._child_timeouts[function_name.split(":", 1)[0]] = float(execution_timeout)
         return self
 
     def register_function(self, function_name: str, handler: Callable[..., Any]) -> Self:
@@ -488,9 +495,9 @@ class DurableFunctionTestRunner:
         """Drive ``arn`` until ``done()`` or its end, within ``timeout`` seconds of blocked time.
 
         When the execution can only wait for the test, blocked time passes: up to
-        the next callback (or heartbeat) timeout, the execution's own timeout, or
-        the end of ``timeout``, whichever comes first. Returns whether the
-        execution ended or ``done()`` held.
+        the next callback (or heartbeat) timeout, the execution's own timeout (or
+        a chained child's), or the end of ``timeout``, whichever comes first.
+        Returns whether the execution ended or ``done()`` held.
         """
         tracked = self._tracked[arn]
         left = float(timeout)
@@ -508,18 +515,38 @@ class DurableFunctionTestRunner:
             )
             gap = None if due is None else max(0.0, due - self._clock.now())
             timeout_left = max(0.0, tracked.execution_timeout - tracked.blocked)
-            step = min(x for x in (gap, timeout_left, left) if x is not None)
+            children = self._children_left()
+            child_left = min(children.values(), default=None)
+            step = min(x for x in (gap, timeout_left, child_left, left) if x is not None)
             self._pass(step)
             tracked.blocked += step
+            for child in children:
+                self._child_blocked[child] = self._child_blocked.get(child, 0.0) + step
             left -= step
             if gap is not None and step >= gap:
                 service.fire_due_timers()
+                continue
+            expired = [child for child, remaining in children.items() if step >= remaining]
+            if expired:
+                for child in expired:
+                    service.time_out_execution(child)
                 continue
             if step >= left:
                 # On a tie with the execution's own timeout the caller's wait ends
                 # first, as it does with the official runner's run().
                 return False
             service.time_out_execution(arn)
+
+    def _children_left(self) -> dict[str, float]:
+        """Blocked seconds left to each running chained child, by ARN (blocked-time mode)."""
+        if not self._skip_time:
+            return {}
+        left: dict[str, float] = {}
+        for child, function_name in self._runner.running_children():
+            budget = self._child_timeouts.get(function_name)
+            if budget is not None:
+                left[child] = max(0.0, budget - self._child_blocked.get(child, 0.0))
+        return left
 
     def _pass(self, seconds: float) -> None:
         if isinstance(self._clock, VirtualClock):

@@ -187,6 +187,7 @@ class _Target:
     handler: Any
     durable: bool
     execution_timeout: float | None = None
+    arm_timeout: bool = True
 
 
 @dataclasses.dataclass
@@ -299,6 +300,7 @@ class DurableTestRunner:
         *,
         durable: bool | None = None,
         execution_timeout: float | None = None,
+        arm_timeout: bool = True,
     ) -> DurableTestRunner:
         """Make ``name`` a chained-invoke target.
 
@@ -313,10 +315,27 @@ class DurableTestRunner:
             durable: Whether it is durable (by default: decorated with ``@durable_execution``).
             execution_timeout: The child execution's timeout in seconds (durable
                 targets; by default the service's longest).
+            arm_timeout: Whether the service times the child out by its clock;
+                when false the caller enforces ``execution_timeout`` (see
+                :meth:`running_children`).
         """
         is_durable = isinstance(handler, DurableHandler) if durable is None else durable
-        self._targets[name] = _Target(handler, is_durable, execution_timeout)
+        self._targets[name] = _Target(handler, is_durable, execution_timeout, arm_timeout)
         return self
+
+    def running_children(self) -> list[tuple[str, str]]:
+        """Return ``(arn, function name)`` of every chained child execution still running.
+
+        Children of children included: every execution this runner started for a
+        ``context.invoke`` of a durable target.
+        """
+        found: list[tuple[str, str]] = []
+        for child_arn, runner in self._children_runners.items():
+            if self.service.execution_status(child_arn) == "RUNNING":
+                started = runner._started.get(child_arn)
+                found.append((child_arn, started.function_name if started else ""))
+            found.extend(runner.running_children())
+        return found
 
     # -- running ----------------------------------------------------------------
 
@@ -522,7 +541,10 @@ class DurableTestRunner:
             child._answered = self._answered
             child._targets = self._targets
             child_arn = child.start(
-                event, execution_timeout=target.execution_timeout, tenant_id=request.tenant_id
+                event,
+                execution_timeout=target.execution_timeout,
+                tenant_id=request.tenant_id,
+                arm_timeout=target.arm_timeout,
             )
             self._children[(arn, request.operation_id)] = child_arn
             self._children_runners[child_arn] = child
