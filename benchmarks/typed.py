@@ -217,25 +217,34 @@ def _handler(kind: str, n: int) -> Callable[[Any], Any] | None:
 
 
 def measure(n: int, reps: int) -> list[dict[str, Any]]:
-    """Per-operation first-run and replay wall time of each workload (medians)."""
-    rows = []
+    """Per-operation first-run and replay wall time of each workload (medians).
+
+    Workloads alternate within each repetition (the order rotates), so machine noise
+    lands on all of them alike.
+    """
+    builds = {kind: _handler(kind, n) for kind in WORKLOADS}
+    runnable = [kind for kind, build in builds.items() if build is not None]
+    first: dict[str, list[float]] = {kind: [] for kind in runnable}
+    replay: dict[str, list[float]] = {kind: [] for kind in runnable}
+    for kind in runnable:
+        run_execution(builds[kind])  # warm-up: lazy imports, caches
+    for rep in range(reps):
+        order = runnable[rep % len(runnable) :] + runnable[: rep % len(runnable)]
+        for kind in order:
+            record = run_execution(builds[kind])
+            assert record.status == "SUCCEEDED", record.status
+            first[kind].append(record.invocations[0].wall / n)
+            replay[kind].append(record.invocations[1].wall / n)
+    rows: list[dict[str, Any]] = []
     for kind in WORKLOADS:
-        build = _handler(kind, n)
-        if build is None:
+        if kind not in runnable:
             rows.append({"workload": kind, "skipped": "pydantic is not installed"})
             continue
-        run_execution(build)  # warm-up: lazy imports, caches
-        first, replay = [], []
-        for _ in range(reps):
-            record = run_execution(build)
-            assert record.status == "SUCCEEDED", record.status
-            first.append(record.invocations[0].wall / n)
-            replay.append(record.invocations[1].wall / n)
         rows.append(
             {
                 "workload": kind,
-                "first_run_us": statistics.median(first) * 1e6,
-                "replay_us": statistics.median(replay) * 1e6,
+                "first_run_us": statistics.median(first[kind]) * 1e6,
+                "replay_us": statistics.median(replay[kind]) * 1e6,
             }
         )
     return rows

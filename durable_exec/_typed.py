@@ -643,11 +643,15 @@ def _dict_keys(key: Converter) -> tuple[Callable[[Any], Any], Callable[[Any], An
 def _dict(tp: Any, key: Converter, value: Converter) -> Converter:
     name = type_name(tp)
     dump_key, load_key = _dict_keys(key)
+    # dict[str, Any], the most common annotation: check the keys, copy the rest as it is.
+    str_keys_any_values = key.name == "str" and value is _ANY
 
     def dump(data: Any, json_mode: bool) -> Any:
         if not isinstance(data, Mapping):
             raise TypeMismatchError(name, _kind(data))
         if key is _ANY and value is _ANY:
+            return dict(data)
+        if str_keys_any_values and all(type(k) is str for k in data):
             return dict(data)
         out = {}
         for k, v in data.items():
@@ -661,7 +665,9 @@ def _dict(tp: Any, key: Converter, value: Converter) -> Converter:
     def load(data: Any) -> Any:
         if not isinstance(data, dict):
             raise TypeMismatchError(name, _kind(data))
-        if key is _ANY and value is _ANY:
+        if (key is _ANY and value is _ANY) or (
+            str_keys_any_values and all(type(k) is str for k in data)
+        ):
             return dict(data)
         out = {}
         for k, v in data.items():
