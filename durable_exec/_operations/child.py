@@ -6,7 +6,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from durable_exec._config import ChildConfig
-from durable_exec._errors import ChildContextError, DurableOperationError, UnrecoverableError
+from durable_exec._errors import (
+    ChildContextError,
+    DurableOperationError,
+    NonDeterministicExecutionError,
+    UnrecoverableError,
+)
 from durable_exec._operations.base import (
     ContextCore,
     error_object,
@@ -42,6 +47,8 @@ def run_child(
 ) -> T:
     """Run ``func`` in a child context; see ``DurableContext.run_in_child_context``."""
     op_id = core.next_id()
+    if config.is_virtual:
+        return _run_virtual(core, op_id, func, name, config, error_class)
     return run_child_at(
         core,
         op_id,
@@ -130,6 +137,44 @@ def run_child_at(
         update(OperationAction.SUCCEED, payload=stored, options=options), own_scope
     )
     return value  # type: ignore[no-any-return]
+
+
+def _run_virtual(
+    core: ContextCore,
+    op_id: str,
+    func: Callable[[Any], T],
+    name: str | None,
+    config: ChildConfig[T],
+    error_class: type[DurableOperationError],
+) -> T:
+    """Run ``func`` in a virtual child context: nothing is recorded for the context itself.
+
+    The child still takes an id from the parent's counter, and its operations' ids
+    are derived from it, so replay stays deterministic; those operations record the
+    calling context's parent as their ``ParentId``. Its result is round-tripped
+    through the serdes and never stored: every invocation runs ``func`` again, whose
+    operations replay from their own checkpoints. A failure is raised as
+    ``error_class`` (the same error on every invocation, since the failing
+    operation replays its stored error), with no FAIL record.
+    """
+    invocation = core.invocation
+    if op_id in invocation.state:
+        raise NonDeterministicExecutionError(
+            f"found a checkpoint at the id of virtual child context {name or op_id} ({op_id}): "
+            "the history was written by a child context that was not virtual",
+            step_id=op_id,
+        )
+    child = core.child(None, prefix=op_id, virtual_parent=core.record_parent)
+    context = core.make_context(child)
+    try:
+        result = func(context)
+    except UnrecoverableError:
+        raise
+    except Exception as error:
+        failure = rebuild_error(error_object(error), error_class)
+        raise failure from failure.__cause__
+    payload = serialize(config.serdes, result, op_id, invocation.arn)
+    return deserialize(config.serdes, payload, op_id, invocation.arn)  # type: ignore[no-any-return]
 
 
 def op_is_done(op: Any) -> bool:
