@@ -221,7 +221,9 @@ def _decode(tag: Any, value: Any) -> Any:
     extra = _EXTRA.get(tag)
     if extra is not None:
         return extra[2]({k: _unwrap(v) for k, v in _expect(value, dict).items()})
-    raise SerDesError(f'Unknown type tag: "{tag}"')
+    if isinstance(tag, str) and len(tag) <= 8 and tag.isalnum():
+        raise SerDesError(f'Unknown type tag: "{tag}"')
+    raise SerDesError(f"Unknown type tag (a {type(tag).__name__} that is no tag)")
 
 
 def _expect(value: Any, kind: type[T]) -> T:
@@ -285,9 +287,10 @@ def serialize(
             stack_trace=exc.stack_trace,
         ) from exc
     except Exception as exc:
+        # As on the way back: the exception's text may quote the value; name its type.
         raise SerDesError(
             f"operation {operation_id}: cannot serialise {type(value).__name__} with "
-            f"{type(codec).__name__}: {type(exc).__name__}: {exc}",
+            f"{type(codec).__name__}: {type(exc).__name__}",
             error_type="SerDesError",
         ) from exc
 
@@ -315,8 +318,10 @@ def deserialize(
             stack_trace=exc.stack_trace,
         ) from exc
     except Exception as exc:
+        # The exception's text may quote the stored value (fromisoformat does): name
+        # the operation, the codec and the exception type only.
         raise SerDesError(
             f"operation {operation_id}: cannot deserialise the stored payload with "
-            f"{type(codec).__name__}: {type(exc).__name__}: {exc}",
+            f"{type(codec).__name__}: {type(exc).__name__}",
             error_type="SerDesError",
         ) from exc
