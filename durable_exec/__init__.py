@@ -61,6 +61,7 @@ from durable_exec._errors import (
     NonDeterministicExecutionError,
     PayloadSizeError,
     RetryableSerDesError,
+    SagaCompensationError,
     SerDesError,
     StepError,
     StepInterruptedError,
@@ -86,6 +87,7 @@ from durable_exec._retry import (
     create_linear_retry_strategy,
     create_retry_strategy,
 )
+from durable_exec._saga import Saga
 from durable_exec._serde import (
     ExtendedTypeSerDes,
     JsonSerDes,
@@ -94,6 +96,7 @@ from durable_exec._serde import (
     SerDesContext,
 )
 from durable_exec._transport_logs import quiet_transport_logs
+from durable_exec._typed import TypedSerDes
 from durable_exec._version import __version__
 from durable_exec._waits import (
     WaitForConditionCheckContext,
@@ -154,6 +157,8 @@ __all__ = [
     "RetryStrategy",
     "RetryStrategyConfig",
     "RetryableSerDesError",
+    "Saga",
+    "SagaCompensationError",
     "SerDes",
     "SerDesContext",
     "SerDesError",
@@ -163,6 +168,7 @@ __all__ = [
     "StepInterruptedError",
     "StepSemantics",
     "TerminationReason",
+    "TypedSerDes",
     "UnrecoverableError",
     "ValidationError",
     "WaitForCallbackConfig",

@@ -17,6 +17,7 @@ Errors are grouped by *what happens next*::
        │     ├─ CallbackExternalError         the external system reported failure
        │     ├─ CallbackTimeoutError          the callback (or its heartbeat) timed out
        │     └─ CallbackSubmitterError        wait_for_callback's submitter failed for good
+       ├─ SagaCompensationError           a saga's compensations failed after its error
        └─ UnrecoverableError                  ends the invocation; ``termination_reason`` says why
           ├─ ExecutionError                   the execution FAILS; Lambda does not retry
           │  └─ NonDeterministicExecutionError  code and history disagree
@@ -51,6 +52,7 @@ __all__ = [
     "NonDeterministicExecutionError",
     "PayloadSizeError",
     "RetryableSerDesError",
+    "SagaCompensationError",
     "SerDesError",
     "StepError",
     "StepInterruptedError",
@@ -174,6 +176,32 @@ class CallbackSubmitterError(CallbackError):
     """wait_for_callback's submitter failed and its retries ran out."""
 
 
+class SagaCompensationError(DurableExecutionsError):
+    """Experimental: a saga failed, and some of its compensations failed too.
+
+    Raised instead of the saga's original error (which is its ``__cause__`` and
+    :attr:`original`) once every compensation has had its turn.
+
+    Attributes:
+        original: The error that made the saga compensate.
+        failures: ``(compensation name, error)`` for each compensation that failed
+            for good, in the order they ran.
+    """
+
+    def __init__(self, original: BaseException, failures: list[tuple[str, BaseException]]) -> None:
+        names = ", ".join(repr(name) for name, _ in failures)
+        super().__init__(
+            f"the saga failed ({type(original).__name__}: {original}) and "
+            f"{len(failures)} of its compensations failed too: {names}. Those actions were "
+            "not undone; repair them by hand or with a follow-up execution."
+        )
+        self.original = original
+        self.failures = failures
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.original, self.failures))
+
+
 class SerDesError(DurableExecutionsError):
     """A value could not be serialised or deserialised.
 
@@ -236,9 +264,15 @@ class NonDeterministicExecutionError(ExecutionError):
 
     Attributes:
         step_id: The operation id where code and history disagree.
+        recorded: What the history holds there, when known: ``{"type", "sub_type",
+            "name", "parent_id"}``.
+        requested: What the code asked for there, in the same shape (``None`` when
+            the code asked for nothing: it ended before reaching the operation).
     """
 
     default_reason = TerminationReason.NON_DETERMINISTIC_EXECUTION
+    recorded: dict[str, str | None] | None = None
+    requested: dict[str, str | None] | None = None
 
     def __init__(self, message: str = "", step_id: str | None = None) -> None:
         super().__init__(message)

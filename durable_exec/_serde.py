@@ -178,8 +178,9 @@ def _wrap(value: Any) -> dict[str, Any]:
             return {"t": tag, "v": {k: _wrap(v) for k, v in encode(value).items()}}
     raise SerDesError(
         f"Unsupported type: {type(value)!r}. The default serdes stores JSON primitives, "
-        "lists, dicts, tuples, bytes, datetime, date, Decimal and UUID; pass a custom "
-        "SerDes in the operation's config for other types."
+        "lists, dicts, tuples, bytes, datetime, date, Decimal and UUID. Declare the type "
+        "(the function's return annotation, or result_type= in the operation's config) to "
+        "store dataclasses, pydantic models and enums, or pass a custom SerDes."
     )
 
 

@@ -218,7 +218,7 @@ def validate_identity(
     if (op.parent_id or None) != (parent_id or None):
         mismatches.append(f"parent: history has {op.parent_id!r}, code asks for {parent_id!r}")
     if mismatches:
-        raise NonDeterministicExecutionError(
+        error = NonDeterministicExecutionError(
             f"the code no longer matches the execution's history at operation {op.id} "
             f"({'; '.join(mismatches)}). Operations must be called in the same order with "
             "the same names on every invocation; branch only on durable results. To change "
@@ -226,6 +226,19 @@ def validate_identity(
             "on the old one.",
             step_id=op.id,
         )
+        error.recorded = {
+            "type": op.type.value,
+            "sub_type": op.sub_type,
+            "name": op.name,
+            "parent_id": op.parent_id,
+        }
+        error.requested = {
+            "type": op_type.value,
+            "sub_type": sub_type,
+            "name": name,
+            "parent_id": parent_id,
+        }
+        raise error
 
 
 def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError]) -> Exception:
