@@ -1,7 +1,9 @@
 """durable_exec: a fast, synchronous Python SDK for AWS Lambda durable functions.
 
 Handler code written for the official ``aws-durable-execution-sdk-python`` runs
-on this package by changing its imports: every public name lives here.
+on this package by changing its imports: every public name lives here, and every
+public module of the official SDK has a counterpart at the same path
+(``durable_exec.config``, ``durable_exec.lambda_service``, ...; see docs/migrating.md).
 
 Example:
     >>> from durable_exec import DurableContext, durable_execution, durable_step
@@ -105,6 +107,7 @@ from durable_exec._waits import (
     WaitStrategyConfig,
     create_wait_strategy,
 )
+from durable_exec._wire import ErrorObject
 
 __all__ = [
     "BatchCompletionError",
@@ -132,6 +135,7 @@ __all__ = [
     "DurableLogger",
     "DurableOperationError",
     "Duration",
+    "ErrorObject",
     "ExecutionContext",
     "ExecutionError",
     "ExponentialRetryStrategy",

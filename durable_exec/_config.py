@@ -12,7 +12,7 @@ import dataclasses
 import enum
 import math
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from durable_exec._durations import Duration, DurationLike, to_seconds
 from durable_exec._errors import ValidationError
@@ -38,10 +38,12 @@ __all__ = [
     "InvokeConfig",
     "MapConfig",
     "NestingType",
+    "Numeric",
     "ParallelBranch",
     "ParallelConfig",
     "StepConfig",
     "StepSemantics",
+    "SummaryGenerator",
     "WaitForCallbackConfig",
     "as_retry_strategy",
     "complete_batch",
@@ -53,6 +55,18 @@ __all__ = [
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
+C_contra = TypeVar("C_contra", contravariant=True)
+
+Numeric: TypeAlias = int | float
+"""A number of seconds, a rate or a percentage, as the configs take them."""
+
+
+class SummaryGenerator(Protocol[C_contra]):
+    """Makes the text stored in place of a result over 256 KiB (``summary_generator``)."""
+
+    def __call__(self, result: C_contra) -> str:
+        """Return the summary of ``result``."""
+
 
 _SUB_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 MAX_CALLBACK_TIMEOUT = 99_999_999

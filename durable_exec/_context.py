@@ -23,7 +23,7 @@ import functools
 import inspect
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from durable_exec._async_bodies import ASYNC_MARKER, is_async, run_awaitable
 from durable_exec._batch import BatchResult
@@ -82,6 +82,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DurableContext",
     "ExecutionContext",
+    "LambdaContext",
     "WithRetryConfig",
     "durable_parallel_branch",
     "durable_step",
@@ -93,6 +94,18 @@ __all__ = [
 T = TypeVar("T")
 U = TypeVar("U")
 P = ParamSpec("P")
+
+
+class LambdaContext(Protocol):
+    """What the SDK reads from Lambda's context object (``context.lambda_context``)."""
+
+    aws_request_id: str
+    function_name: str
+    invoked_function_arn: str
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Return the milliseconds left before Lambda stops the invocation."""
+        ...
 
 
 class ExecutionContext:

@@ -34,6 +34,7 @@ subclasses, so a user's ``except Exception`` cannot swallow it.
 from __future__ import annotations
 
 import enum
+import threading
 from typing import Any, ClassVar
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "UnrecoverableError",
     "ValidationError",
     "WaitForConditionError",
+    "register_operation_error",
 ]
 
 
@@ -388,6 +390,34 @@ def wire_type_name(cls: type[BaseException]) -> str:
     if cls.__module__ == "builtins":
         return cls.__qualname__
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+_registry_lock = threading.Lock()
+
+
+def register_operation_error(error_cls: type[DurableOperationError]) -> None:
+    """Make replay rebuild your own :class:`DurableOperationError` subclass as itself.
+
+    An operation's error is rebuilt from its record on the first run and on every
+    replay; its ``__cause__`` is the recorded error as the class its type names.
+    Without registration a class of yours comes back as a plain
+    :class:`DurableOperationError` carrying its fields; registered, as itself. The
+    class must take ``(message, error_type, data, stack_trace)`` as
+    :class:`DurableOperationError` does. Call it at import time.
+
+    Raises:
+        ValidationError: ``error_cls`` is not a DurableOperationError subclass.
+
+    Example:
+        >>> class QuotaExceededError(DurableOperationError): ...
+        >>> register_operation_error(QuotaExceededError)
+    """
+    if not (isinstance(error_cls, type) and issubclass(error_cls, DurableOperationError)):
+        raise ValidationError(
+            f"register_operation_error takes a DurableOperationError subclass, got {error_cls!r}"
+        )
+    with _registry_lock:
+        _BY_WIRE_NAME[wire_type_name(error_cls)] = error_cls
 
 
 def class_for_wire_type(error_type: str | None) -> type[BaseException] | None:

@@ -31,6 +31,8 @@ from typing import Any, Generic, TypeVar
 from durable_exec._errors import RetryableSerDesError, SerDesError
 
 __all__ = [
+    "TYPE_TOKEN",
+    "VALUE_TOKEN",
     "ExtendedTypeSerDes",
     "JsonSerDes",
     "PassThroughSerDes",
@@ -42,6 +44,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+TYPE_TOKEN = "t"  # noqa: S105 - a JSON key, not a secret
+"""The key of an extended-type envelope that holds the type tag."""
+VALUE_TOKEN = "v"  # noqa: S105 - a JSON key, not a secret
+"""The key of an extended-type envelope that holds the encoded value."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -21,12 +21,9 @@ from typing import Any
 from durable_exec._checkpointer import Checkpointer
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import (
-    BatchCompletionError,
     DurableOperationError,
     NonDeterministicExecutionError,
     PayloadSizeError,
-    SerDesError,
-    class_for_wire_type,
 )
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger
@@ -257,23 +254,7 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
     """
     if error is None:
         return wrapper("Unknown error. No ErrorObject exists on the Checkpoint Operation.")
-    named = class_for_wire_type(error.type)
-    if named is SerDesError:
-        serdes_error = SerDesError(error.message, error.type, error.data, error.stack_trace)
-        serdes_error.__cause__ = DurableOperationError(
-            error.message, error.type, error.data, error.stack_trace
-        )
-        return serdes_error
-    result = wrapper(error.message, error.type, error.data, error.stack_trace)
-    cause_cls = (
-        named
-        if isinstance(named, type)
-        and issubclass(named, DurableOperationError)
-        and named is not BatchCompletionError
-        else DurableOperationError
-    )
-    result.__cause__ = cause_cls(error.message, error.type, error.data, error.stack_trace)
-    return result
+    return error.as_operation_error(wrapper)
 
 
 MAX_STEP_PAYLOAD = 1024 * 1024
