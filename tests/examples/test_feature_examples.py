@@ -84,3 +84,19 @@ def test_async_enrichment(make_runner):
         ],
         "scores": [20, 31],
     }
+
+
+def test_recorded_histories_example_replays():
+    """The replayer example's one-line test replays every recorded history it names."""
+    example = load("test_recorded_histories")
+    test = example.test_recorded_histories_replay
+    (mark,) = test.pytestmark
+    assert mark.args[1], "the example records at least one history"
+    for history_file in mark.args[1]:
+        test(history_file=history_file)
+
+
+def test_invoice_reminder_example_test_passes():
+    """The freeze_wall_clock example's own test passes."""
+    example = load("test_invoice_reminder")
+    example.test_the_reminder_goes_out_three_days_later()
