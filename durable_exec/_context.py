@@ -705,6 +705,8 @@ def _with_serdes(config: C, serdes: Any) -> C:
     changed = copy.copy(config)
     object.__setattr__(changed, "serdes", serdes)
     return changed
+
+
 _UTC = datetime.UTC
 
 
