@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from durable_exec._checkpointer import Checkpointer
-from durable_exec._clock import Clock, Deadline
+from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import (
     DurableOperationError,
     NonDeterministicExecutionError,
@@ -75,21 +75,45 @@ class Invocation:
         with self._lock:
             self.executors.append(executor)
 
-    def join_executors(self) -> None:
-        """Wait for every registered pool's threads to finish (at most until the deadline)."""
+    def join_executors(self) -> list[threading.Thread]:
+        """Stop every registered pool and join its threads, all within one shared budget.
+
+        Without a deadline the joins wait as long as the threads run. With one, the
+        joins together end half the deadline's margin before Lambda's timeout (the
+        other half is kept for the final flush and the return), or after
+        :data:`JOIN_FLOOR` seconds if that moment has passed, so that threads about to
+        exit still can. The budget is spent in real time, as the joins are real waits.
+
+        Returns:
+            The pool threads still running when the budget was spent.
+        """
+        deadline = self.deadline
+        end = (
+            None
+            if deadline is None
+            else SYSTEM_CLOCK.monotonic()
+            + max(deadline.remaining() - deadline.margin / 2, JOIN_FLOOR)
+        )
+        alive: list[threading.Thread] = []
         while True:
             with self._lock:
                 if not self.executors:
-                    return
+                    return alive
                 executor = self.executors.pop()
-            if self.deadline is None:
+            if end is None:
                 executor.shutdown(wait=True, cancel_futures=True)
                 continue
             executor.shutdown(wait=False, cancel_futures=True)
-            # ThreadPoolExecutor keeps its workers in _threads; join them with a bound
-            # so a branch stuck in user code cannot hold the invocation past Lambda's timeout.
+            # ThreadPoolExecutor keeps its workers in _threads; each join takes what is
+            # left of the shared budget, so N stuck threads cost the budget once.
             for thread in list(getattr(executor, "_threads", ())):
-                thread.join(max(self.deadline.remaining(), 1.0))
+                thread.join(max(0.0, end - SYSTEM_CLOCK.monotonic()))
+                if thread.is_alive():
+                    alive.append(thread)
+
+
+JOIN_FLOOR = 0.1
+"""Seconds the pool joins may take once the deadline's budget is spent (threads finishing)."""
 
 
 @dataclasses.dataclass(slots=True)
