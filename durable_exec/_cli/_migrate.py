@@ -213,8 +213,8 @@ def migrate(args: argparse.Namespace) -> int:
         diff = difflib.unified_diff(
             source.splitlines(keepends=True),
             result.text.splitlines(keepends=True),
-            fromfile=f"a/{path}",
-            tofile=f"b/{path}",
+            fromfile=str(path) if path.is_absolute() else f"a/{path}",
+            tofile=str(path) if path.is_absolute() else f"b/{path}",
         )
         out("".join(diff).rstrip("\n"))
         if not args.check:

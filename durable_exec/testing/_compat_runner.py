@@ -56,6 +56,8 @@ DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_CHILD_EXECUTION_TIMEOUT = 120
 """A chained durable function's execution timeout when none is given (as the official runner)."""
 DEFAULT_CHILD_RETENTION_DAYS = 1
+INVOCATION_RETRIES = 4
+"""Invocations retried after one that raised (Lambda's retry), before the execution fails."""
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
 _CALLBACK_DONE = frozenset({"CallbackSucceeded", "CallbackFailed", "CallbackTimedOut"})
 
@@ -116,7 +118,6 @@ class _Tracked:
     execution_timeout: float
     blocked: float = 0.0  # seconds skipped while the execution could only wait for the test
     paused: bool = False
-    error: BaseException | None = None  # raised while driving it in run_async
 
 
 class DurableFunctionTestRunner:
@@ -188,6 +189,7 @@ class DurableFunctionTestRunner:
             clock=self._clock,
             invocation_timeout=float(invocation_timeout),
             region=region,
+            max_invocation_retries=INVOCATION_RETRIES,
         )
         self._tracked: dict[str, _Tracked] = {}
         self._child_timeouts: dict[str, float] = {}  # function name -> execution timeout
@@ -305,8 +307,9 @@ class DurableFunctionTestRunner:
     ) -> str:
         """Start an execution and drive it until it ends or waits for the test; return its ARN.
 
-        Arguments as for :meth:`run`. An error the handler keeps raising (Lambda
-        would retry it) is raised by the next :meth:`wait_for_result`.
+        Arguments as for :meth:`run`. A handler that keeps raising an error Lambda
+        retries (an ``InvocationError``) is invoked 5 times, then its execution
+        fails with that error.
         """
         if timeout is not None and execution_timeout is None:
             execution_timeout = timeout
@@ -325,12 +328,8 @@ class DurableFunctionTestRunner:
             tenant_id=tenant_id,
             arm_timeout=not self._skip_time,
         )
-        tracked = _Tracked(float(effective) if self._skip_time else math.inf)
-        self._tracked[arn] = tracked
-        try:
-            self._settle(arn)
-        except Exception as error:
-            tracked.error = error
+        self._tracked[arn] = _Tracked(float(effective) if self._skip_time else math.inf)
+        self._settle(arn)
         return arn
 
     def wait_for_result(self, execution_arn: str, timeout: int = 60) -> DurableFunctionTestResult:
@@ -344,10 +343,7 @@ class DurableFunctionTestRunner:
             TimeoutError: It did not end within ``timeout`` (e.g. it waits for a
                 callback no one answers).
         """
-        tracked = self._tracked_for(execution_arn)
-        if tracked.error is not None:
-            error, tracked.error = tracked.error, None
-            raise error
+        self._tracked_for(execution_arn)
         if not self._drive(execution_arn, timeout, lambda: False):
             msg = "Execution did not complete within timeout"
             raise TimeoutError(msg)
@@ -487,9 +483,17 @@ class DurableFunctionTestRunner:
                 return events
 
     def _settle(self, arn: str) -> None:
-        """Drive the execution as far as it goes without the test (waits and retries pass)."""
-        if not self._tracked[arn].paused:
+        """Drive the execution as far as it goes without the test (waits and retries pass).
+
+        A handler that keeps raising (Lambda would retry it) fails the execution
+        once the retries run out, with the error it raised, as the official runner does.
+        """
+        if self._tracked[arn].paused:
+            return
+        try:
             self._runner.resume(arn, pause_on_callbacks=True)
+        except Exception as error:
+            self._service.fail_execution(arn, ErrorObject.from_exception(error).to_wire())
 
     def _drive(self, arn: str, timeout: float, done: Callable[[], bool]) -> bool:
         """Drive ``arn`` until ``done()`` or its end, within ``timeout`` seconds of blocked time.

@@ -609,6 +609,29 @@ class LocalDurableService:
                 self._engine.time_out(execution, now)
                 self._store.save(execution)
 
+    def fail_execution(self, arn: str, error: Mapping[str, Any]) -> None:
+        """End a running execution FAILED with ``error``, as Lambda does once its retries run out.
+
+        For a runner that gives up on a handler that keeps raising (finished
+        executions are kept).
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+            ValueError: ``error`` is not a valid ErrorObject.
+        """
+        try:
+            checked = check_error_object(error, "error")
+        except ServiceFault as fault:
+            raise ValueError(fault.message) from fault
+        with self._lock:
+            now = self._clock.now()
+            execution = self._load_local(arn)
+            if execution.status != RUNNING:
+                return
+            with self._store.transaction():
+                self._engine.finish(execution, FAILED, now, error=checked)
+                self._store.save(execution)
+
     def invocation_event(self, arn: str, *, owner: str | None = None) -> dict[str, Any]:
         """Build the Lambda invocation envelope for the execution's next invocation.
 

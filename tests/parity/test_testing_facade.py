@@ -18,6 +18,7 @@ from durable_exec import (
     CallbackConfig,
     CallbackTimeoutError,
     Duration,
+    InvocationError,
     InvokeError,
     ValidationError,
     durable_execution,
@@ -210,6 +211,32 @@ class TestInputAndNames:
         ):
             result = runner.run(input={}, timeout=10)
         assert result.status is InvocationStatus.SUCCEEDED
+
+
+@durable_execution
+def keeps_raising(event, context):
+    context.step(lambda _: 1, name="before")
+    raise InvocationError("transient trouble")
+
+
+class TestInvocationErrors:
+    def test_a_handler_that_keeps_raising_fails_after_five_invocations(self):
+        """As with the official runner: five invocations, then FAILED with the raised error."""
+        with DurableFunctionTestRunner(handler=keeps_raising) as runner:
+            arn = runner.run_async(input={})
+            result = runner.wait_for_result(arn)
+            invocations = [
+                e
+                for e in runner.get_execution_history(arn).events
+                if e.event_type == "InvocationCompleted"
+            ]
+        assert (result.status, result.execution_status) == (
+            InvocationStatus.FAILED,
+            ExecutionStatus.FAILED,
+        )
+        assert result.error.type == "aws_durable_execution_sdk_python.exceptions.InvocationError"
+        assert result.error.message == "transient trouble"
+        assert len(invocations) == 5
 
 
 class TestRefusals:
