@@ -650,3 +650,24 @@ def _wait_for_file(path, process) -> None:
         if time.monotonic() - start > deadline:
             raise AssertionError("the step never started")
         select.select([], [], [], 0.02)
+
+
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    """The `Run it:` command of every example's docstring, as argument lists."""
+    import ast
+    import re
+
+    found = []
+    for path in sorted(EXAMPLES.glob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        match = re.search(r"Run it:\s*(durable-exec run .*?)(?:\n\s*\n|\nthen |\Z)", doc, re.S)
+        found.append((path.name, shlex.split(match.group(1)) if match else []))
+    return found
+
+
+@pytest.mark.parametrize(("example", "argv"), _documented_commands())
+def test_every_example_shows_a_run_command_that_works(cli, example, argv):
+    """Each example's docstring gives its `durable-exec run` command, and it runs as written."""
+    assert argv[:2] == ["durable-exec", "run"], f"{example} shows no run command"
+    result = cli(*argv[1:], cwd=EXAMPLES.parent)
+    assert result.code in (0, 3), (example, result.out, result.err)
