@@ -30,11 +30,13 @@ import json
 import os
 import pathlib
 import random
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -48,7 +50,7 @@ FAN_OUT_LINES = 2000 if FULL else 600
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 _OUTCOMES = ("Succeeded", "Failed", "TimedOut", "Stopped", "Cancelled")
 
-LEDGER = '''
+LEDGER = """
 import os
 from durable_exec import (
     Duration, MapConfig, RetryStrategyConfig, StepConfig, StepSemantics, durable_execution,
@@ -93,7 +95,7 @@ def handler(event, context):
     total += sum(items.get_results())
     total += context.step(body(tag, "alo", "final", 1), name="final")
     return {"total": total}
-'''
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,14 +175,31 @@ class Cli:
             data = None
         return done.returncode, data, done.stderr
 
-    def killed(self, delay: float, sig: signal.Signals, *args: str) -> int | None:
-        """Start a command, send it ``sig`` after ``delay`` s; its exit code, or None if done first."""
+    def killed(
+        self,
+        delay: float,
+        sig: signal.Signals,
+        *args: str,
+        when: Callable[[], bool] | None = None,
+    ) -> int | None:
+        """Start a command, send it ``sig`` after ``delay`` s (or once ``when()`` holds).
+
+        Returns:
+            Its exit code, or None if it ended before the signal.
+        """
         process = subprocess.Popen(
             self.argv(*args), cwd=self.project, env=self.env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         try:
-            process.wait(timeout=delay)
+            if when is None:
+                process.wait(timeout=delay)
+            else:
+                _wait_until(when, process, limit=120.0)
+                if process.poll() is not None:
+                    process.communicate()
+                    return None
+                raise subprocess.TimeoutExpired(args, delay)
         except subprocess.TimeoutExpired:
             process.send_signal(sig)
             try:
@@ -192,6 +211,23 @@ class Cli:
             return process.returncode
         process.communicate()
         return None
+
+
+def _wait_until(
+    condition: Callable[[], bool], process: subprocess.Popen[str], limit: float
+) -> None:
+    """Wait (in 10 ms slices of select) until ``condition()`` holds or ``process`` ends."""
+    deadline = time.monotonic() + limit
+    while not condition() and process.poll() is None and time.monotonic() < deadline:
+        select.select([], [], [], 0.01)
+
+
+def _journal_lines(journal: pathlib.Path, tag: str) -> int:
+    try:
+        text = journal.read_text()
+    except FileNotFoundError:
+        return 0
+    return text.count(f"|{tag}|")
 
 
 @dataclasses.dataclass
@@ -350,7 +386,19 @@ def test_killed_runs_recover(campaign, figures, workflow_name, sig, case):
         return startup + rng.uniform(0.0, max(0.05, reference.seconds - startup))
 
     delay = moment()
-    returned = cli.killed(delay, sig, "run", *_argv(workflow, name), "--name", name, "--json")
+    when = None
+    if workflow_name == "ledger" and rng.random() < 0.7:
+        # Inside a body: right after the k-th body of this execution wrote its journal line.
+        bodies = json.loads(_argv(workflow, name)[2])
+        k = rng.randint(1, bodies["n"] + bodies["m"])
+        journal = campaign["journal"]
+
+        def when() -> bool:
+            return _journal_lines(journal, name) >= k
+
+    returned = cli.killed(
+        delay, sig, "run", *_argv(workflow, name), "--name", name, "--json", when=when
+    )
     counts["kills" if returned is not None else "finished-before-the-kill"] += 1
     if returned is not None and rng.random() < 0.3:
         again = cli.killed(moment(), rng.choice(SIGNALS), "resume", name)
