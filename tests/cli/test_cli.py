@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from durable_exec._clock import SYSTEM_CLOCK
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 ORDER = str(EXAMPLES / "order_processing.py") + ":handler"
@@ -525,10 +527,10 @@ class TestTime:
             "    context.wait(Duration.from_hours(2), name='nap')\n"
             "    return 'rested'\n"
         )
-        before = datetime.now(UTC)
+        before = datetime.fromtimestamp(SYSTEM_CLOCK.now(), UTC)
         assert cli("run", "sleepy.py:handler", "--name", "s-1").code == 0
         assert cli("run", "sleepy.py:handler", "--name", "s-2").code == 0
-        after = datetime.now(UTC)
+        after = datetime.fromtimestamp(SYSTEM_CLOCK.now(), UTC)
         listed = {item["name"]: item for item in cli("list", "--json").json()["executions"]}
         second = datetime.fromisoformat(listed["s-2"]["start"])
         assert before <= second <= after + timedelta(seconds=1)
@@ -637,7 +639,7 @@ class TestCrashes:
 
 
 def _wait_for_file(path, process) -> None:
-    """Block until ``path`` exists (the child signals it), polling the OS with inotify-free waits."""
+    """Block until ``path`` exists (the child creates it), in 20 ms slices of select."""
     import select
 
     deadline = 60.0
