@@ -44,6 +44,7 @@ from durable_exec._cli._render import (
     render_timeline,
     stored_list_json,
     to_json,
+    waiting_json,
 )
 from durable_exec._cli._view import ExecutionView, build_view, epoch_of
 from durable_exec._cli._workspace import TERMINAL, RunRecord, Workspace, locate_store
@@ -327,7 +328,7 @@ def _report(
     refs = _callback_refs(workspace, waiting)
     if args.json:
         data = execution_json(view)
-        items = [item for v in waiting for item in execution_json(v)["waiting_for"]]
+        items = [item for v in waiting for item in waiting_json(v)]
         for item in items:
             item["ref"] = refs.get(item["callback_id"])
         data["waiting_for"] = items

@@ -34,6 +34,7 @@ __all__ = [
     "render_timeline",
     "stored_list_json",
     "to_json",
+    "waiting_json",
 ]
 
 PREVIEW_CHARS: Final = 72
@@ -593,15 +594,20 @@ def execution_json(view: ExecutionView) -> dict[str, Any]:
             "invocations": len(view.invocations),
         },
         "operations": [operation_json(op) for op in view.operations],
-        "waiting_for": [
-            {
-                "callback_id": op.callback_id,
-                "name": view.callback_label(op),
-                "execution_arn": view.arn,
-            }
-            for op in view.waiting_callbacks
-        ],
+        "waiting_for": waiting_json(view),
     }
+
+
+def waiting_json(view: ExecutionView) -> list[dict[str, Any]]:
+    """Return the open callbacks of ``view`` as ``{"callback_id", "name", "execution_arn"}``."""
+    return [
+        {
+            "callback_id": op.callback_id,
+            "name": view.callback_label(op),
+            "execution_arn": view.arn,
+        }
+        for op in view.waiting_callbacks
+    ]
 
 
 def history_json(arn: str, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
