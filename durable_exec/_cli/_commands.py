@@ -344,8 +344,8 @@ def _report(
         out(render_timeline(view, glyphs, now=SYSTEM_CLOCK.now(), show_all=args.all))
     options = _store_option(args, workspace) if command_options is None else command_options
     hints: list[str] = []
-    for item in waiting:
-        hints.extend(callback_hint(item, "durable-exec", options, refs=refs))
+    for waiting_view in waiting:
+        hints.extend(callback_hint(waiting_view, "durable-exec", options, refs=refs))
     if hints:
         out("")
         for line in hints:

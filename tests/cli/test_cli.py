@@ -661,6 +661,8 @@ def _documented_commands() -> list[tuple[str, list[str]]]:
 
     found = []
     for path in sorted(EXAMPLES.glob("*.py")):
+        if path.name.startswith("test_"):
+            continue  # the examples' own tests, not workflows
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         match = re.search(r"Run it:\s*(durable-exec run .*?)(?:\n\s*\n|\nthen |\Z)", doc, re.DOTALL)
         found.append((path.name, shlex.split(match.group(1)) if match else []))
