@@ -139,9 +139,7 @@ def test_histories_recorded_before_and_after_the_patch_replay_on_the_patched_cod
     def build(version: int):
         @durable_execution
         def handler(event, context):
-            if version == 1:
-                context.step(lambda _: "ship", name="ship")
-            elif version == 2 and not context.patched("charge-first"):
+            if version == 1 or (version == 2 and not context.patched("charge-first")):
                 context.step(lambda _: "ship", name="ship")
             else:
                 context.step(lambda _: "charge", name="charge")
