@@ -159,6 +159,15 @@ class Jobs:
             job.exit_code = code
             job.ended = SYSTEM_CLOCK.now()
 
+    def wait(self, job_id: int, timeout: float | None = None) -> bool:
+        """Wait for a job to end; return whether it did within ``timeout`` seconds."""
+        with self._lock:
+            thread = self._threads[job_id - 1] if 0 < job_id <= len(self._threads) else None
+        if thread is None:
+            return False
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def of(self, arn: str) -> list[dict[str, Any]]:
         """Return the jobs of ``arn``, newest first."""
         with self._lock:

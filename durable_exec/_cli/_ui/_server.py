@@ -61,6 +61,7 @@ from durable_exec._version import __version__
 __all__ = ["DEFAULT_PORT", "Console", "ConsoleServer", "serve_command", "start_console"]
 
 MAX_BODY: Final = 1024 * 1024
+MAX_PAGE: Final = 1000
 _STATUS_BY_KIND: Final = {
     "not_found": HTTPStatus.NOT_FOUND,
     "busy": HTTPStatus.CONFLICT,
@@ -146,6 +147,8 @@ class Console:
             limit = int(query.get("limit") or 50)
         except ValueError:
             raise CliError("limit must be a number") from None
+        if not 1 <= limit <= MAX_PAGE:
+            raise CliError(f"limit must be between 1 and {MAX_PAGE}")
         return execution_page(
             self.workspace(),
             status=statuses,
@@ -277,6 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     server: ConsoleServer
     protocol_version = "HTTP/1.1"
+    timeout = 120  # an idle keep-alive connection is dropped after this many seconds
     server_version = "durable-exec-console"
     sys_version = ""
 
@@ -472,9 +476,21 @@ class ConsoleServer(ThreadingHTTPServer):
         self, address: tuple[str, int], console_factory: Callable[[int], Console], verbose: bool
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
         self.verbose = verbose
         self.console = console_factory(self.port)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Serve one connection, remembering it so that closing can end it."""
+        with self._connections_lock:
+            self._connections.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(request)
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup (slow or hanging offline)."""
@@ -498,7 +514,12 @@ class ConsoleServer(ThreadingHTTPServer):
         return f"http://{host}:{self.port}/?token={self.console.guard.session}"
 
     def server_close(self) -> None:
-        """Stop listening, join the request threads, stop the jobs, close the store."""
+        """Stop listening, end idle keep-alive connections, join their threads, stop the jobs."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         super().server_close()
         self.console.close()
 

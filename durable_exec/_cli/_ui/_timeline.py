@@ -60,6 +60,26 @@ _ENDINGS: Final = {
     "Stopped": "STOPPED",
     "Cancelled": "CANCELLED",
 }
+# Events the service records between invocations (timers firing, callbacks answered,
+# chained invokes ending, the execution ending from outside): placed by time, never
+# inside an invocation.
+_OUTSIDE: Final = frozenset(
+    {
+        "WaitSucceeded",
+        "WaitCancelled",
+        "CallbackSucceeded",
+        "CallbackFailed",
+        "CallbackTimedOut",
+        "ChainedInvokeSucceeded",
+        "ChainedInvokeFailed",
+        "ChainedInvokeTimedOut",
+        "ChainedInvokeStopped",
+        "ExecutionStarted",
+        "ExecutionTimedOut",
+        "ExecutionStopped",
+        "InvocationCompleted",
+    }
+)
 # Width shares: the floor of a piece in compact scale, and of an instantaneous
 # invocation in linear scale (fractions of the weights' total before normalising).
 _COMPACT_INVOCATION_FLOOR: Final = 0.12
@@ -75,8 +95,7 @@ class _Piece:
     kind: Literal["invocation", "gap"]
     t0: float
     t1: float
-    first_event: int = 0  # event indices owned by an instantaneous piece
-    last_event: int = -1
+    owned: dict[int, int] = dataclasses.field(default_factory=dict)  # event index -> rank
     index: int | None = None  # the invocation's number, from 1
     error: dict[str, Any] | None = None
     running: bool = False
@@ -125,6 +144,11 @@ def _number(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+def _inside(event: dict[str, Any]) -> bool:
+    """Whether the event is the handler's doing (not a timer, an answer or the service's)."""
+    return str(event.get("EventType", "")) not in _OUTSIDE
 
 
 def _lanes(events: Sequence[dict[str, Any]], times: Sequence[float]) -> dict[str, list[_Segment]]:
@@ -193,7 +217,9 @@ def _pieces(
         end = epoch_of(details.get("EndTimestamp"))
         end = times[index] if end is None else end
         start = end if start is None else min(start, end)
-        owned = [i for i in range(previous + 1, index) if times[i] >= start]
+        owned = [
+            i for i in range(previous + 1, index) if times[i] >= start and _inside(events[i])
+        ]
         error = details.get("Error")
         payload = error.get("Payload") if isinstance(error, dict) else None
         invocations.append(
@@ -201,23 +227,21 @@ def _pieces(
                 "invocation",
                 start,
                 end,
-                owned[0] if owned else index,
-                index,
+                {event: rank for rank, event in enumerate(owned)},
                 len(invocations) + 1,
                 payload if isinstance(payload, dict) else None,
             )
         )
         previous = index
     if running_invocation:
-        owned = list(range(previous + 1, len(events)))
+        owned = [i for i in range(previous + 1, len(events)) if _inside(events[i])]
         start = times[owned[0]] if owned else finish
         invocations.append(
             _Piece(
                 "invocation",
                 start,
                 finish,
-                owned[0] if owned else len(events),
-                owned[-1] if owned else len(events) - 1,
+                {event: rank for rank, event in enumerate(owned)},
                 len(invocations) + 1,
                 running=True,
             )
@@ -271,9 +295,8 @@ class _Axis:
         width = piece.x1 - piece.x0
         if piece.duration > 0:
             fraction = (when - piece.t0) / piece.duration
-        elif event is not None and piece.first_event <= event <= piece.last_event:
-            count = piece.last_event - piece.first_event + 1
-            fraction = (event - piece.first_event + 0.5) / count
+        elif event is not None and event in piece.owned:
+            fraction = (piece.owned[event] + 0.5) / len(piece.owned)
         else:
             fraction = 0.0 if when <= piece.t0 else 1.0
         return piece.x0 + width * min(1.0, max(0.0, fraction))
@@ -281,7 +304,7 @@ class _Axis:
     def _piece(self, when: float, event: int | None) -> _Piece:
         if event is not None:
             for piece in self.pieces:
-                if piece.kind == "invocation" and piece.first_event <= event <= piece.last_event:
+                if event in piece.owned:
                     return piece
         for piece in self.pieces:
             if when < piece.t1 or (when <= piece.t1 and piece.duration > 0):
