@@ -239,6 +239,8 @@ def test_the_approval_scenario(page: Page, console_url: str, project: Path, tmp_
     assert result == {"request": "laptop", "decision": "approved"}
     page.until(lambda: any("place-order" in t for t in page.texts("operation")), "place-order")
     page.until(lambda: "succeeded" in page.text("job"), "the job's outcome")
+    page.click("operation", 1)  # the callback: its answer, its events
+    page.until(lambda: "approved" in page.text("operation-result"), "the callback's result")
     page.script("window.scrollTo(0, 0); document.getElementById('toast').hidden = true")
     shot = _screenshot_path(tmp_path)
     shot.parent.mkdir(parents=True, exist_ok=True)

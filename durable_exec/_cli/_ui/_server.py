@@ -281,6 +281,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: ConsoleServer
     protocol_version = "HTTP/1.1"
     timeout = 120  # an idle keep-alive connection is dropped after this many seconds
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
+    # and the client's delayed ACK hold every answer on a keep-alive connection ~40 ms.
+    disable_nagle_algorithm = True
     server_version = "durable-exec-console"
     sys_version = ""
 

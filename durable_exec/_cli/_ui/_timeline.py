@@ -217,9 +217,7 @@ def _pieces(
         end = epoch_of(details.get("EndTimestamp"))
         end = times[index] if end is None else end
         start = end if start is None else min(start, end)
-        owned = [
-            i for i in range(previous + 1, index) if times[i] >= start and _inside(events[i])
-        ]
+        owned = [i for i in range(previous + 1, index) if times[i] >= start and _inside(events[i])]
         error = details.get("Error")
         payload = error.get("Payload") if isinstance(error, dict) else None
         invocations.append(
@@ -264,12 +262,15 @@ def _layout(pieces: list[_Piece], scale: Scale) -> None:
     """Give each piece its share of the width (x0, x1 in [0, 1])."""
     total = sum(piece.duration for piece in pieces)
     weights = []
-    for piece in pieces:
+    for index, piece in enumerate(pieces):
         share = piece.duration / total if total > 0 else 0.0
         if scale == "linear":
             weight = share if share > 0 else _LINEAR_INSTANT_SHARE
         elif piece.kind == "invocation":
             weight = max(_COMPACT_INVOCATION_FLOOR, math.sqrt(share))
+        elif index == 0 and len(pieces) > 1:
+            # Start-up before the first invocation (dispatch latency) is drawn to scale.
+            weight = share
         else:
             # A gap too short to matter (start-up before the first invocation) stays thin.
             floor = _COMPACT_GAP_FLOOR if share >= _NEGLIGIBLE_GAP else 0.0

@@ -297,6 +297,7 @@
       state.list.data = data;
       state.seq = Math.max(state.seq, data.seq);
       renderList(quiet);
+      if (!quiet && window.performance && performance.mark) performance.mark("durable-exec:list-drawn");
     } catch (error) {
       if (generation !== state.generation) return;
       if (quiet) setLive("off", error.message);
@@ -1052,7 +1053,7 @@
 
   // ------------------------------------------------------------------ start
 
-  async function start() {
+  async function showStore() {
     try {
       const info = await api("/api/info");
       const store = document.getElementById("store");
@@ -1061,8 +1062,12 @@
     } catch (error) {
       setLive("off", error.message);
     }
+  }
+
+  function start() {
     window.addEventListener("hashchange", route);
     route();
+    showStore();
     schedulePoll();
   }
 
