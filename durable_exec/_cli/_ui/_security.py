@@ -39,12 +39,23 @@ __all__ = [
     "LOOPBACK_NAMES",
     "Guard",
     "is_loopback",
+    "is_unspecified",
     "split_host",
 ]
 
 CSRF_HEADER: Final = "X-Durable-Exec-Token"
 LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "::1", "localhost.localdomain"})
-_WILDCARDS: Final = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - names, not a bind
+
+
+def is_unspecified(host: str) -> bool:
+    """Whether ``host`` means every address of the machine (empty, or an unspecified address)."""
+    name = host.strip("[]")
+    if not name:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_unspecified
+    except ValueError:
+        return False
 
 
 def is_loopback(host: str) -> bool:
@@ -105,7 +116,7 @@ class Guard:
         self.cookie_name = f"durable_exec_console_{port}"
         names = set(LOOPBACK_NAMES)
         bind = host.strip("[]").lower()
-        if bind in _WILDCARDS:
+        if is_unspecified(bind):
             names.add(socket.gethostname().lower())
         else:
             names.add(bind)

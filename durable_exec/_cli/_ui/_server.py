@@ -53,7 +53,7 @@ from durable_exec._cli._ui._data import (
     payload_text,
 )
 from durable_exec._cli._ui._jobs import Jobs
-from durable_exec._cli._ui._security import CSRF_HEADER, Guard, is_loopback
+from durable_exec._cli._ui._security import CSRF_HEADER, Guard, is_loopback, is_unspecified
 from durable_exec._cli._ui._timeline import Scale
 from durable_exec._cli._workspace import TERMINAL, StoreLocation, Workspace, locate_store
 from durable_exec._version import __version__
@@ -77,7 +77,6 @@ _STATIC: Final = {
     "/static/console.css": ("console.css", "text/css; charset=utf-8"),
 }
 _TOKEN_RE: Final = re.compile(r"[A-Za-z0-9_-]+")
-_WILDCARD_BINDS: Final = frozenset({"0.0.0.0", "::"})  # noqa: S104 - names to compare
 _STATUSES: Final = frozenset({"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
 
 
@@ -510,7 +509,7 @@ class ConsoleServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The address to open, with the session token (loopback when it listens on all)."""
         host = str(self.server_address[0])
-        if host in _WILDCARD_BINDS:
+        if is_unspecified(host):
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
