@@ -743,7 +743,9 @@ def _dataclass(
             hints = typing.get_type_hints(cls, include_extras=True)
         except Exception as exc:
             raise ValidationError(
-                f"cannot resolve the field types of {label}: {type(exc).__name__}: {exc}"
+                f"cannot resolve the field types of {label} ({type(exc).__name__}: {exc}): "
+                "the names its annotations use must be importable from its module (define "
+                "the class at module level, or import those names there)"
             ) from exc
         built = []
         for field in dataclasses.fields(cls):
