@@ -17,6 +17,7 @@ Determinism rules (what replay needs from your code):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import functools
@@ -242,7 +243,7 @@ class DurableContext:
                 config.serdes, config.result_type, func, kind="step", name=op_name
             )
             if serdes is not config.serdes:
-                config = dataclasses.replace(config, serdes=serdes)
+                config = _with_serdes(config, serdes)
         if is_async(func):
             func = _async_step(self._core, func)
         return run_step(self._core, func, op_name, config)
@@ -307,7 +308,7 @@ class DurableContext:
             config.serdes, config.result_type, func, kind="child context", name=op_name
         )
         if serdes is not config.serdes:
-            config = dataclasses.replace(config, serdes=serdes)
+            config = _with_serdes(config, serdes)
         return run_child(self._core, func, op_name, config)
 
     def map(
@@ -693,6 +694,16 @@ class DurableContext:
 
 
 _DEFAULT_STEP = StepConfig()
+C = TypeVar("C")
+
+
+def _with_serdes(config: C, serdes: Any) -> C:
+    """``config`` with another ``serdes`` (a frozen copy, checks not repeated: it was valid)."""
+    changed = copy.copy(config)
+    object.__setattr__(changed, "serdes", serdes)
+    return changed
+
+
 _UTC = datetime.UTC
 
 

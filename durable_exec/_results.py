@@ -67,36 +67,41 @@ def declared_type(func: Any) -> Any | None:
     annotation = source.__annotations__.get("return")
     if annotation is None:
         return None
-    key = (source.__code__, annotation) if source.__closure__ is None else None
-    if key is not None:
-        cached = _ANNOTATIONS.get(key)
-        if cached is not None:
-            return None if cached is _UNTYPED else cached
-    resolved = _resolve(source, annotation)
+    key = (source.__code__, annotation)
+    cached = _ANNOTATIONS.get(key)
+    if cached is not None:
+        return None if cached is _UNTYPED else cached
+    resolved, from_closure = _resolve(source, annotation)
     usable = _usable(resolved)
-    if key is not None:
+    if not from_closure:  # what the module's names resolve to is the same every call
         with _LOCK:
             _ANNOTATIONS[key] = resolved if usable else _UNTYPED
     return resolved if usable else None
 
 
-def _resolve(source: types.FunctionType, annotation: Any) -> Any:
+def _resolve(source: types.FunctionType, annotation: Any) -> tuple[Any, bool]:
+    """Resolve ``annotation``; also say whether names the function closes over were needed."""
     if not isinstance(annotation, str) and not _has_forward_refs(annotation):
-        return annotation
-    # Names the function closes over (a class defined in the enclosing function) count too.
-    local = {}
-    if source.__closure__ is not None:
-        for name, cell in zip(source.__code__.co_freevars, source.__closure__, strict=False):
-            try:
-                local[name] = cell.cell_contents
-            except ValueError:  # an empty cell
-                continue
+        return annotation, False
     holder = types.SimpleNamespace(__annotations__={"return": annotation})
+    try:
+        hints = typing.get_type_hints(holder, source.__globals__, {}, include_extras=True)
+        return hints.get("return"), False
+    except Exception:
+        if source.__closure__ is None:
+            return None, False
+    # A class defined in the enclosing function: resolve with the names it closes over.
+    local = {}
+    for name, cell in zip(source.__code__.co_freevars, source.__closure__, strict=False):
+        try:
+            local[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
     try:
         hints = typing.get_type_hints(holder, source.__globals__, local, include_extras=True)
     except Exception:
-        return None
-    return hints.get("return")
+        return None, True
+    return hints.get("return"), True
 
 
 def _has_forward_refs(annotation: Any) -> bool:

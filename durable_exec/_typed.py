@@ -6,9 +6,13 @@ by default). ``serialize`` turns a value of the declared type into plain data
 checking it against the type on the way; ``deserialize`` checks the stored data
 against the type and rebuilds the value. What round-trips:
 
-* dataclasses, built and taken apart by dataclasses-json (so its per-class and
-  per-field configuration, such as ``letter_case`` and field encoders, is
-  honoured); dataclasses-json is imported the first time a dataclass type is used;
+* dataclasses, field by field from their type hints. A dataclass carrying
+  dataclasses-json configuration (``@dataclass_json(letter_case=...)``, a
+  ``dataclass_json_config``, field ``config(...)`` metadata) is built and taken
+  apart by dataclasses-json, so its key names, field encoders and decoders and
+  ``Undefined`` handling apply; dataclasses-json is imported then, never before.
+  (It re-reads type hints on every call, ~20x slower than building a plain
+  dataclass: ``python -m benchmarks.typed``);
 * pydantic v2 models (``model_dump(mode="json")`` / ``model_validate``), when the
   application uses pydantic; this module never imports it;
 * enums (by value), ``datetime``, ``date``, ``Decimal``, ``UUID``, ``bytes``;
@@ -639,11 +643,15 @@ def _dict_keys(key: Converter) -> tuple[Callable[[Any], Any], Callable[[Any], An
 def _dict(tp: Any, key: Converter, value: Converter) -> Converter:
     name = type_name(tp)
     dump_key, load_key = _dict_keys(key)
+    # dict[str, Any], the most common annotation: check the keys, copy the rest as it is.
+    str_keys_any_values = key.name == "str" and value is _ANY
 
     def dump(data: Any, json_mode: bool) -> Any:
         if not isinstance(data, Mapping):
             raise TypeMismatchError(name, _kind(data))
         if key is _ANY and value is _ANY:
+            return dict(data)
+        if str_keys_any_values and all(type(k) is str for k in data):
             return dict(data)
         out = {}
         for k, v in data.items():
@@ -657,7 +665,9 @@ def _dict(tp: Any, key: Converter, value: Converter) -> Converter:
     def load(data: Any) -> Any:
         if not isinstance(data, dict):
             raise TypeMismatchError(name, _kind(data))
-        if key is _ANY and value is _ANY:
+        if (key is _ANY and value is _ANY) or (
+            str_keys_any_values and all(type(k) is str for k in data)
+        ):
             return dict(data)
         out = {}
         for k, v in data.items():
@@ -733,7 +743,9 @@ def _dataclass(
             hints = typing.get_type_hints(cls, include_extras=True)
         except Exception as exc:
             raise ValidationError(
-                f"cannot resolve the field types of {label}: {type(exc).__name__}: {exc}"
+                f"cannot resolve the field types of {label} ({type(exc).__name__}: {exc}): "
+                "the names its annotations use must be importable from its module (define "
+                "the class at module level, or import those names there)"
             ) from exc
         built = []
         for field in dataclasses.fields(cls):
@@ -787,7 +799,7 @@ def _dataclass(
             return data
         if not isinstance(data, dict):
             raise TypeMismatchError(label, _kind(data))
-        converted = dict(data)
+        values: dict[str, Any] = dict(data) if configured else {}
         for field in resolve():
             if field.key not in data:
                 if field.required:
@@ -796,17 +808,20 @@ def _dataclass(
                     )
                     exc.path.append(f".{field.name}")
                     raise exc
-                continue
+                continue  # the class's own default applies
             if field.load_raw:
                 continue
             try:
-                converted[field.key] = field.converter.load(data[field.key])
+                values[field.key] = field.converter.load(data[field.key])
             except TypeMismatchError as exc:
                 exc.path.append(f".{field.name}")
                 raise
-        mixin = _dataclasses_json()
         try:
-            return mixin.from_dict.__func__(cls, converted)
+            if configured:
+                # dataclasses-json maps keys back, applies decoders, defaults and its
+                # Undefined handling; every value it gets is already of its field's type.
+                return _dataclasses_json().from_dict.__func__(cls, values)
+            return cls(**values)
         except Exception as exc:
             # A user decoder or __post_init__ refused it; name the class, not the data.
             raise TypeMismatchError(

@@ -527,7 +527,7 @@ class TestTypedSerDes:
 
 
 def test_untyped_workflows_never_load_dataclasses_json():
-    """dataclasses-json is imported the first time a dataclass type is used, not before."""
+    """dataclasses-json is imported the first time a class configured for it is used."""
     code = """
 import sys
 from durable_exec import durable_execution
@@ -538,6 +538,29 @@ def handler(event, context):
     return context.step(lambda _: {"a": 1})
 
 assert DurableTestRunner(handler).run().status == "SUCCEEDED"
+print("dataclasses_json" in sys.modules)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_plain_dataclasses_do_not_load_dataclasses_json():
+    """A plain dataclass is built from its type hints; dataclasses-json stays unloaded."""
+    code = """
+import dataclasses, sys
+from durable_exec import TypedSerDes, SerDesContext
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int = 0
+
+serdes = TypedSerDes(Point)
+ctx = SerDesContext()
+assert serdes.deserialize(serdes.serialize(Point(1), ctx), ctx) == Point(1)
+assert serdes.deserialize('{"t":"m","v":{"x":{"t":"i","v":2}}}', ctx) == Point(2, 0)
 print("dataclasses_json" in sys.modules)
 """
     out = subprocess.run(
