@@ -44,6 +44,7 @@ from durable_exec._cli._render import (
     render_timeline,
     stored_list_json,
     to_json,
+    waiting_json,
 )
 from durable_exec._cli._replay import replay
 from durable_exec._cli._view import ExecutionView, build_view, epoch_of
@@ -328,7 +329,7 @@ def _report(
     refs = _callback_refs(workspace, waiting)
     if args.json:
         data = execution_json(view)
-        items = [item for v in waiting for item in execution_json(v)["waiting_for"]]
+        items = [item for v in waiting for item in waiting_json(v)]
         for item in items:
             item["ref"] = refs.get(item["callback_id"])
         data["waiting_for"] = items
@@ -343,8 +344,8 @@ def _report(
         out(render_timeline(view, glyphs, now=SYSTEM_CLOCK.now(), show_all=args.all))
     options = _store_option(args, workspace) if command_options is None else command_options
     hints: list[str] = []
-    for item in waiting:
-        hints.extend(callback_hint(item, "durable-exec", options, refs=refs))
+    for waiting_view in waiting:
+        hints.extend(callback_hint(waiting_view, "durable-exec", options, refs=refs))
     if hints:
         out("")
         for line in hints:
