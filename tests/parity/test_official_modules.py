@@ -402,17 +402,19 @@ def _defined_in(module_name: str) -> list[str]:
     tree = ast.parse(pathlib.Path(module.__file__ or "").read_text())
     names = []
     for node in tree.body:
-        if isinstance(node, ast.ClassDef | ast.FunctionDef) or (
-            isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+        if isinstance(node, ast.ClassDef | ast.FunctionDef):
+            name = node.name
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+        else:
+            continue
+        value = getattr(module, name, None)
+        if (
+            not name.startswith("_")
+            and name != "logger"
+            and not isinstance(value, typing.TypeVar | typing.ParamSpec)
         ):
-            name = node.name if not isinstance(node, ast.Assign) else node.targets[0].id
-            value = getattr(module, name, None)
-            if (
-                not name.startswith("_")
-                and name != "logger"
-                and not isinstance(value, typing.TypeVar | typing.ParamSpec)
-            ):
-                names.append(name)
+            names.append(name)
     return names
 
 
