@@ -274,7 +274,7 @@ class Console:
                 f"execution {summary.name} was not started by `durable-exec run`, "
                 "so no handler is known for it"
             )
-        job = self.jobs.resume(workspace.root_of(arn), summary.name)
+        job = self.jobs.resume(arn, summary.name)  # `resume` drives the whole tree
         return {"job": job.to_json()}
 
     def stop(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -510,7 +510,11 @@ class ConsoleServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
         self.verbose = verbose
-        self.console = console_factory(self.port)
+        try:
+            self.console = console_factory(self.port)
+        except BaseException:
+            self.server_close()  # e.g. a store refused as untrusted
+            raise
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Serve one connection, remembering it so that closing can end it."""
@@ -551,7 +555,9 @@ class ConsoleServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
         super().server_close()
-        self.console.close()
+        console = getattr(self, "console", None)  # absent when binding failed
+        if console is not None:
+            console.close()
 
 
 def start_console(
