@@ -26,7 +26,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
-from typing import Any, Final
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Final
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
@@ -34,6 +35,9 @@ from durable_exec._service import check_new_marker, new_client_token
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import OperationAction, OperationType, OperationUpdate
+
+if TYPE_CHECKING:
+    from durable_exec._plugin_runtime import PluginExecutor
 
 __all__ = ["BatcherConfig", "CancelScope", "Checkpointer"]
 
@@ -156,6 +160,9 @@ class Checkpointer:
         self._token = token  # only the thread reads or writes it after start
         self.calls = 0
         self.updates_sent = 0
+        # Instrumentation plugins (set by the handler before any update): they hear of
+        # each START before it is queued, and of each response before it is published.
+        self.observer: PluginExecutor | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"durable-checkpoint-{id(self):x}", daemon=True
         )
@@ -182,7 +189,12 @@ class Checkpointer:
         """
         waiter = _Waiter()
         self._put(update if update is not None else _REFRESH, waiter, scope)
-        self._wait(waiter)
+        try:
+            self._wait(waiter)
+        finally:
+            if update is not None and self.observer is not None:
+                # This thread observes the operation's result: its end hook runs here.
+                self.observer.claim_end_hook(update.id, waiter=True)
 
     def flush(self) -> None:
         """Block until everything queued so far is durable (sends nothing by itself)."""
@@ -201,7 +213,11 @@ class Checkpointer:
             self._check_usable()
             scope._cancelled = True
             self._append(_Item(update, waiter, update.size()))
-        self._wait(waiter)
+        try:
+            self._wait(waiter)
+        finally:
+            if self.observer is not None:
+                self.observer.claim_end_hook(update.id, waiter=True)
 
     def close(self) -> None:
         """Flush, stop the thread and join it. Safe to call twice.
@@ -228,6 +244,15 @@ class Checkpointer:
 
     def _put(self, payload: Any, waiter: _Waiter | None, scope: CancelScope | None) -> None:
         size = payload.size() if isinstance(payload, OperationUpdate) else 0
+        observer = self.observer
+        if (
+            observer is not None
+            and size
+            and payload.action is OperationAction.START
+            and not (scope is not None and scope.cancelled)
+            and not (self._revoked or self._failure is not None or self._closing)
+        ):
+            observer.operation_starting(payload, self._state.get(payload.id))
         with self._cond:
             if scope is not None and scope.cancelled:
                 raise BranchOrphaned
@@ -342,8 +367,17 @@ class Checkpointer:
         needs_call = bool(updates) or any(i.payload is _REFRESH for i in batch)
         error: BaseException | None = None
         if needs_call and self._failure is None and not self._revoked:
+            waited_for = (
+                {
+                    i.payload.id
+                    for i in batch
+                    if i.waiter is not None and isinstance(i.payload, OperationUpdate)
+                }
+                if self.observer is not None
+                else ()
+            )
             try:
-                self._call(updates)
+                self._call(updates, waited_for)
             except BaseException as exc:
                 error = exc
         elif self._failure is not None:
@@ -357,16 +391,22 @@ class Checkpointer:
                 item.waiter.error = error
                 item.waiter.set()
 
-    def _call(self, updates: list[OperationUpdate]) -> None:
+    def _call(self, updates: list[OperationUpdate], waited_for: Collection[str] = ()) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())
         self.calls += 1
         self.updates_sent += len(updates)
         now = self._clock.now()
+        completed = result.token is None and any(u.type is OperationType.EXECUTION for u in updates)
+        observer = self.observer
+        if observer is not None and (result.token is not None or completed):
+            observer.before_publish(result.operations, self._state.get, waited_for)
         self._state.apply(updates, now)
         if result.operations:
             self._state.merge(result.operations)
         if result.token is None:
-            if any(u.type is OperationType.EXECUTION for u in updates):
+            if completed:
+                if observer is not None:
+                    observer.after_publish()
                 return
             self._revoked = True
             raise SuspendExecution("the service revoked the checkpoint token")
@@ -376,8 +416,12 @@ class Checkpointer:
         while marker:
             check_new_marker(marker, seen, "CheckpointDurableExecution")
             page = self._service.get_state(self._state.arn, self._token, marker)
+            if observer is not None:
+                observer.before_publish(page.operations, self._state.get)
             self._state.merge(page.operations)
             marker = page.next_marker
+        if observer is not None:
+            observer.after_publish()
 
     def _fail(self, error: BaseException) -> BaseException:
         """Record ``error``, wake everyone still queued, and return what waiters receive."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from durable_exec._checkpointer import CancelScope, Checkpointer
 from durable_exec._clock import Clock, Deadline
@@ -30,11 +30,22 @@ from durable_exec._errors import (
 )
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger
+from durable_exec._plugin_runtime import OperationRef, PluginExecutor
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching
 from durable_exec._state import ExecutionState
 from durable_exec._wire import ErrorObject, Operation, OperationType, OperationUpdate
 
-__all__ = ["ContextCore", "Invocation", "rebuild_error", "validate_identity"]
+__all__ = [
+    "ContextCore",
+    "Invocation",
+    "OperationRef",
+    "observe",
+    "rebuild_error",
+    "user_function",
+    "validate_identity",
+]
+
+T = TypeVar("T")
 
 
 class Invocation:
@@ -48,6 +59,7 @@ class Invocation:
         lambda_context: Lambda's context object (or a test double).
         logger: The base logger (before per-context fields).
         deadline: When Lambda will stop the invocation, if known.
+        plugins: The invocation's instrumentation plugins (``None`` without any).
         executors: Thread pools started during the invocation; joined before it returns.
     """
 
@@ -61,8 +73,10 @@ class Invocation:
         lambda_context: Any,
         logger: DurableLogger,
         deadline: Deadline | None = None,
+        plugins: PluginExecutor | None = None,
     ) -> None:
         self.deadline = deadline
+        self.plugins = plugins
         self.arn = arn
         self.state = state
         self.checkpointer = checkpointer
@@ -172,6 +186,34 @@ class ContextCore:
     def checkpoint(self, update: OperationUpdate) -> None:
         """Send ``update`` and wait until it is durable."""
         self.invocation.checkpointer.checkpoint(update, self.scope)
+
+
+def observe(core: ContextCore, op: Operation) -> None:
+    """Tell the plugins an operation read its checkpoint (replay hooks, end hook).
+
+    Called once the operation's identity matched the history, before acting on it.
+    """
+    plugins = core.invocation.plugins
+    if plugins is not None:
+        plugins.on_checkpoint_read(op)
+
+
+def user_function(
+    core: ContextCore,
+    ref: OperationRef,
+    attempt: int | None,
+    function: Callable[..., T],
+    *args: Any,
+    replay_children: bool = False,
+) -> T:
+    """Call user code of an operation (a step body, a child function, a check).
+
+    With plugins, it runs between ``on_user_function_start`` and ``..._end``.
+    """
+    plugins = core.invocation.plugins
+    if plugins is None:
+        return function(*args)
+    return plugins.run_user_function(ref, attempt, replay_children, function, *args)
 
 
 def validate_identity(

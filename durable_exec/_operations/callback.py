@@ -16,9 +16,10 @@ from durable_exec._errors import (
     ChildContextError,
     StepError,
 )
-from durable_exec._operations.base import ContextCore, validate_identity
+from durable_exec._operations.base import ContextCore, observe, validate_identity
 from durable_exec._operations.child import run_child
 from durable_exec._operations.step import StepContext, run_step
+from durable_exec._plugin_runtime import PluginExecutor
 from durable_exec._serde import PASS_THROUGH_SERDES, deserialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._state import ExecutionState
@@ -56,7 +57,7 @@ class Callback:
         operation_id: The CALLBACK operation's id.
     """
 
-    __slots__ = ("_arn", "_serdes", "_state", "callback_id", "operation_id")
+    __slots__ = ("_arn", "_plugins", "_serdes", "_state", "callback_id", "operation_id")
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class Callback:
         self._state = state
         self._serdes = serdes
         self._arn = arn
+        self._plugins: PluginExecutor | None = None
 
     def result(self) -> Any:
         """Return the callback's result, suspending the invocation until it arrives.
@@ -89,6 +91,8 @@ class Callback:
         if op is None:
             raise CallbackError("Callback operation must exist")
         status = op.status
+        if self._plugins is not None and op.is_terminal:
+            self._plugins.claim_end_hook(self.operation_id)
         if status is OperationStatus.SUCCEEDED:
             return deserialize(
                 self._serdes or PASS_THROUGH_SERDES, op.result, self.operation_id, self._arn
@@ -137,9 +141,12 @@ def run_create_callback(core: ContextCore, name: str | None, config: CallbackCon
         validate_identity(
             op, op_type=OperationType.CALLBACK, sub_type=sub_type, name=name, parent_id=parent
         )
+        observe(core, op)
     if op is None or not op.callback_id:
         raise CallbackError(f"Missing callback details for operation: {op_id}")
-    return Callback(op.callback_id, op_id, state, config.serdes, invocation.arn)
+    callback = Callback(op.callback_id, op_id, state, config.serdes, invocation.arn)
+    callback._plugins = invocation.plugins
+    return callback
 
 
 def run_wait_for_callback(

@@ -10,8 +10,11 @@ from durable_exec._config import ChildConfig
 from durable_exec._errors import ChildContextError, DurableOperationError, UnrecoverableError
 from durable_exec._operations.base import (
     ContextCore,
+    OperationRef,
     error_object,
+    observe,
     rebuild_error,
+    user_function,
     validate_identity,
 )
 from durable_exec._serde import deserialize, serialize
@@ -74,6 +77,7 @@ def run_child_at(
         validate_identity(
             op, op_type=OperationType.CONTEXT, sub_type=sub_type, name=name, parent_id=parent
         )
+        observe(core, op)
         if op.status is OperationStatus.SUCCEEDED and not op.replay_children:
             return deserialize(config.serdes, op.result, op_id, invocation.arn)  # type: ignore[no-any-return]
         if op.status is OperationStatus.FAILED:
@@ -99,8 +103,17 @@ def run_child_at(
         # batch completes they are refused here instead of by the service.
         invocation.checkpointer.enqueue(update(OperationAction.START), own_scope)
     context = core.make_context(child)
+    ref = OperationRef(op_id, OperationType.CONTEXT, sub_type, name, parent)
+    replay_children = op is not None and bool(op.replay_children)
     try:
-        result = func(context)
+        result = user_function(
+            core,
+            ref,
+            None if op is not None else 1,
+            func,
+            context,
+            replay_children=replay_children,
+        )
     except UnrecoverableError:
         raise
     except Exception as error:
@@ -112,6 +125,10 @@ def run_child_at(
         raise failure from failure.__cause__
     if op is not None and op.status is OperationStatus.SUCCEEDED:
         # ReplayChildren: the value was rebuilt from the children's checkpoints.
+        if invocation.plugins is not None:
+            invocation.plugins.on_child_context_end(
+                ref, OperationStatus.SUCCEEDED, is_replayed=True
+            )
         return result
     payload = serialize(config.serdes, result, op_id, invocation.arn)
     value = deserialize(config.serdes, payload, op_id, invocation.arn)
