@@ -254,7 +254,9 @@ class Run:
         arn = self.arn
         spans = self.spans
         by_id = {s.context.span_id: s for s in spans}
-        invocations = sorted((s for s in spans if s.name == "Invocation"), key=lambda s: s.start_time)
+        invocations = sorted(
+            (s for s in spans if s.name == "Invocation"), key=lambda s: s.start_time
+        )
         numbered = {s.context.span_id: f"Invocation#{n}" for n, s in enumerate(invocations)}
         derived = {
             otel.derive_workflow_span_id(arn): "workflow-id",
@@ -305,7 +307,7 @@ def test_the_same_workflow_gives_the_same_spans(name, view):
 
 
 def test_the_invoke_carries_the_plugins_trace_header():
-    """provide_propagation_metadata reaches the invoke's START as XAmznTraceId, as on the official SDK."""
+    """The plugin's trace header reaches the invoke's START, as on the official SDK."""
     theirs, ours = _assert_same_spans(invoke_and_condition, "invocation")
 
     def header(run: Run) -> str:
