@@ -312,9 +312,7 @@ def test_the_invoke_carries_the_plugins_trace_header():
 
     def header(run: Run) -> str:
         starts = [
-            u
-            for u in run.updates
-            if u["Type"] == "CHAINED_INVOKE" and u["Action"] == "START"
+            u for u in run.updates if u["Type"] == "CHAINED_INVOKE" and u["Action"] == "START"
         ]
         assert len(starts) == 1
         return starts[0]["ChainedInvokeOptions"]["XAmznTraceId"]

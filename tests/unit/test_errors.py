@@ -22,6 +22,7 @@ from durable_exec import (
     InvocationError,
     InvokeError,
     NonDeterministicExecutionError,
+    PluginLoadError,
     RetryableSerDesError,
     SerDesError,
     StepError,
@@ -64,6 +65,7 @@ TREE = [
 WIRE_NAMES = [
     (DurableExecutionsError, f"{OFFICIAL}.DurableExecutionsError"),
     (ValidationError, f"{OFFICIAL}.ValidationError"),
+    (PluginLoadError, f"{OFFICIAL}.PluginLoadError"),
     (SerDesError, f"{OFFICIAL}.SerDesError"),
     (DurableOperationError, f"{OFFICIAL}.DurableOperationError"),
     (StepError, f"{OFFICIAL}.StepError"),
@@ -283,7 +285,7 @@ class TestWireNames:
         assert class_for_wire_type(f"durable_exec.{cls.__name__}") is cls
 
     @pytest.mark.parametrize(
-        "name", [None, "", "ValueError", "__main__.MyErr", f"{OFFICIAL}.PluginLoadError"]
+        "name", [None, "", "ValueError", "__main__.MyErr", f"{OFFICIAL}.NoSuchError"]
     )
     def test_foreign_names_map_to_nothing(self, name):
         """Names that are not SDK errors map to None."""
