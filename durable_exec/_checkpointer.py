@@ -6,6 +6,8 @@ Callers hand updates over in two ways:
   the update travels with the next call.
 * :meth:`Checkpointer.checkpoint` (synchronous): the caller blocks until the
   update is durable and the response merged into :class:`ExecutionState`.
+  :meth:`Checkpointer.refresh` does the same with no update of its own, to
+  learn what changed at the service.
 
 A blocked caller's update is sent at once, together with everything queued
 before it: there is no batching delay while anyone waits. Asynchronous updates
@@ -17,8 +19,8 @@ followed by its outcome; an EXECUTION update last).
 
 The thread waits on a condition variable, never in a polling loop, and is
 stopped by :meth:`close`, which flushes first. An error on the thread is
-never stranded there: it is handed to every waiter and re-raised by every
-later call.
+never stranded there: a failed call, and anything else the loop raises, is
+handed to every waiter and re-raised by every later call.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
-from collections.abc import Collection
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
@@ -39,7 +41,7 @@ from durable_exec._wire import OperationAction, OperationType, OperationUpdate
 if TYPE_CHECKING:
     from durable_exec._plugin_runtime import PluginExecutor
 
-__all__ = ["BatcherConfig", "CancelScope", "Checkpointer"]
+__all__ = ["BatcherConfig", "Checkpointer", "Scope"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -57,33 +59,17 @@ class BatcherConfig:
     max_delay: float = 1.0
 
 
-class CancelScope:
-    """A flag shared by every operation inside one map/parallel batch.
-
-    Once the batch completes, the scope is cancelled and any later update from
-    inside it is refused with :class:`BranchOrphaned`. Scopes nest: a scope is
-    cancelled when any ancestor is.
-    """
-
-    __slots__ = ("_cancelled", "parent")
-
-    def __init__(self, parent: CancelScope | None = None) -> None:
-        self.parent = parent
-        self._cancelled = False
-
-    def cancel_quietly(self) -> None:
-        """Cancel without sending anything (the batch ends by suspension or a fatal error)."""
-        self._cancelled = True
+class Scope(Protocol):
+    """What the checkpointer needs of a map/parallel cancel scope (see ``_scope.CancelScope``)."""
 
     @property
     def cancelled(self) -> bool:
-        """Whether this scope or an ancestor has been cancelled."""
-        scope: CancelScope | None = self
-        while scope is not None:
-            if scope._cancelled:
-                return True
-            scope = scope.parent
-        return False
+        """Whether updates from inside the scope must be refused."""
+        ...
+
+    def cancel(self) -> None:
+        """Refuse every later update from inside the scope."""
+        ...
 
 
 class _Waiter:
@@ -94,16 +80,19 @@ class _Waiter:
     condition variable and a second lock per wait).
     """
 
-    __slots__ = ("_done", "error")
+    __slots__ = ("_done", "_set", "error")
 
     def __init__(self) -> None:
         self._done = threading.Lock()
         self._done.acquire()
+        self._set = False
         self.error: BaseException | None = None
 
     def set(self) -> None:
-        """Wake the caller (called once, by the checkpoint thread)."""
-        self._done.release()
+        """Wake the caller (only the first call counts)."""
+        if not self._set:
+            self._set = True
+            self._done.release()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until :meth:`set` (or ``timeout`` seconds); return whether it was set."""
@@ -158,6 +147,7 @@ class Checkpointer:
         self._failure: BaseException | None = None
         self._revoked = False
         self._token = token  # only the thread reads or writes it after start
+        self._in_flight: list[_Item] = []  # the batch being taken or sent (the thread's own)
         self.calls = 0
         self.updates_sent = 0
         # Instrumentation plugins (set by the handler before any update): they hear of
@@ -170,7 +160,7 @@ class Checkpointer:
 
     # -- callers ---------------------------------------------------------------
 
-    def enqueue(self, update: OperationUpdate, scope: CancelScope | None = None) -> None:
+    def enqueue(self, update: OperationUpdate, scope: Scope | None = None) -> None:
         """Queue ``update`` and return at once.
 
         Raises:
@@ -179,8 +169,8 @@ class Checkpointer:
         """
         self._put(update, None, scope)
 
-    def checkpoint(self, update: OperationUpdate | None, scope: CancelScope | None = None) -> None:
-        """Queue ``update`` (or an empty refresh) and block until it is durable.
+    def checkpoint(self, update: OperationUpdate, scope: Scope | None = None) -> None:
+        """Queue ``update`` and block until it is durable.
 
         Raises:
             BranchOrphaned: ``scope`` was cancelled.
@@ -188,13 +178,27 @@ class Checkpointer:
             CheckpointError: the call failed.
         """
         waiter = _Waiter()
-        self._put(update if update is not None else _REFRESH, waiter, scope)
+        self._put(update, waiter, scope)
         try:
             self._wait(waiter)
         finally:
-            if update is not None and self.observer is not None:
+            if self.observer is not None:
                 # This thread observes the operation's result: its end hook runs here.
                 self.observer.claim_end_hook(update.id, waiter=True)
+
+    def refresh(self, scope: Scope | None = None) -> None:
+        """Ask the service what changed: a call (with whatever is queued) even if nothing is.
+
+        Returns once the response is merged into the state.
+
+        Raises:
+            BranchOrphaned: ``scope`` was cancelled.
+            SuspendExecution: the service revoked the token chain.
+            CheckpointError: the call failed.
+        """
+        waiter = _Waiter()
+        self._put(_REFRESH, waiter, scope)
+        self._wait(waiter)
 
     def flush(self) -> None:
         """Block until everything queued so far is durable (sends nothing by itself)."""
@@ -202,7 +206,7 @@ class Checkpointer:
         self._put(_BARRIER, waiter, None)
         self._wait(waiter)
 
-    def complete_scope(self, scope: CancelScope, update: OperationUpdate) -> None:
+    def complete_scope(self, scope: Scope, update: OperationUpdate) -> None:
         """Cancel ``scope`` and send ``update`` (the batch's outcome) durably.
 
         Cancelling and queueing happen under one lock, so no update from inside
@@ -211,7 +215,7 @@ class Checkpointer:
         waiter = _Waiter()
         with self._cond:
             self._check_usable()
-            scope._cancelled = True
+            scope.cancel()
             self._append(_Item(update, waiter, update.size()))
         try:
             self._wait(waiter)
@@ -242,7 +246,7 @@ class Checkpointer:
         """The error that stopped the thread, if any."""
         return self._failure
 
-    def _put(self, payload: Any, waiter: _Waiter | None, scope: CancelScope | None) -> None:
+    def _put(self, payload: Any, waiter: _Waiter | None, scope: Scope | None) -> None:
         size = payload.size() if isinstance(payload, OperationUpdate) else 0
         observer = self.observer
         if (
@@ -299,12 +303,28 @@ class Checkpointer:
     # -- the thread ------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                batch = self._next_batch()
-                if batch is None:
-                    return
-            self._send(batch)
+        try:
+            while True:
+                with self._cond:
+                    batch = self._next_batch()
+                    if batch is None:
+                        return
+                self._send(batch)
+                self._in_flight = []
+        except BaseException as exc:  # nothing may strand a waiter
+            self._crashed(exc)
+
+    def _crashed(self, exc: BaseException) -> None:
+        """The loop itself raised (not an API call): fail every waiter, refuse every later call."""
+        error = CheckpointError(
+            f"the checkpoint thread stopped on an unexpected error ({exc!r}); nothing more can "
+            "be checkpointed in this invocation. Lambda will retry the invocation. If the "
+            "error comes from your own code (a Clock passed to the SDK), fix it there.",
+            retryable=True,
+        )
+        error.__cause__ = exc
+        self._fail(error, self._in_flight)
+        self._in_flight = []
 
     def _next_batch(self) -> list[_Item] | None:
         """Wait until a batch is due and take it (called with the lock held)."""
@@ -332,6 +352,7 @@ class Checkpointer:
     def _take(self) -> list[_Item]:
         config = self._config
         batch: list[_Item] = []
+        self._in_flight = batch  # failed by _crashed if anything raises from here on
         seen: dict[str, OperationAction] = {}
         count = 0
         size = 0
@@ -423,8 +444,8 @@ class Checkpointer:
         if observer is not None:
             observer.after_publish()
 
-    def _fail(self, error: BaseException) -> BaseException:
-        """Record ``error``, wake everyone still queued, and return what waiters receive."""
+    def _fail(self, error: BaseException, taken: Sequence[_Item] = ()) -> BaseException:
+        """Record ``error``, wake everyone still queued (and in ``taken``); return what they get."""
         with self._cond:
             if isinstance(error, SuspendExecution):
                 self._revoked = True
@@ -437,7 +458,7 @@ class Checkpointer:
                 if self._failure is not error:
                     self._failure.__cause__ = error
             # Wake everyone still queued: nothing more will be sent.
-            stranded = list(self._queue)
+            stranded = [*taken, *self._queue]
             self._queue.clear()
             self._queued_bytes = 0
             self._urgent = 0

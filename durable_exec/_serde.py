@@ -67,8 +67,8 @@ class SerDes(abc.ABC, Generic[T]):
     """
 
     @abc.abstractmethod
-    def serialize(self, value: T, serdes_context: SerDesContext) -> str:
-        """Return ``value`` as a string."""
+    def serialize(self, value: T, serdes_context: SerDesContext) -> str | None:
+        """Return ``value`` as a string (``None``: nothing is stored; it reads back as ``None``)."""
 
     @staticmethod
     def is_primitive(obj: Any) -> bool:
@@ -96,12 +96,12 @@ class JsonSerDes(SerDes[Any]):
 
 
 class PassThroughSerDes(SerDes[Any]):
-    """Strings go through unchanged (the default for callback results)."""
+    """Strings go through unchanged (the default for callback results); so does ``None``."""
 
-    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
-        """Return ``value`` itself; it must be a string."""
-        if not isinstance(value, str):
-            raise TypeError(f"PassThroughSerDes takes str, got {type(value).__name__}")
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str | None:
+        """Return ``value`` itself; it must be a string or ``None`` (nothing stored)."""
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"PassThroughSerDes takes str or None, got {type(value).__name__}")
         return value
 
     def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
@@ -261,8 +261,10 @@ PASS_THROUGH_SERDES = PassThroughSerDes()
 
 def serialize(
     serdes: SerDes[Any] | None, value: Any, operation_id: str, durable_execution_arn: str
-) -> str:
+) -> str | None:
     """Serialise ``value`` for an operation, mapping failures to :class:`SerDesError`.
+
+    ``None`` (a serdes may return it) means no payload; it deserialises to ``None``.
 
     Args:
         serdes: The serdes to use; the extended-type serdes when ``None``.

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from durable_exec._checkpointer import CancelScope, Checkpointer
+from durable_exec._checkpointer import Checkpointer
 from durable_exec._clock import Clock, Deadline
 from durable_exec._errors import (
     BatchCompletionError,
@@ -31,6 +31,7 @@ from durable_exec._errors import (
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger
 from durable_exec._plugin_runtime import OperationRef, PluginExecutor
+from durable_exec._scope import CancelScope
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching
 from durable_exec._state import ExecutionState
 from durable_exec._wire import ErrorObject, Operation, OperationType, OperationUpdate
@@ -252,7 +253,8 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
     ``wrapper`` (``StepError``, ``ChildContextError``...) carrying the stored
     message, type, data and stack trace, whose ``__cause__`` is the stored error
     rebuilt as the SDK class it names (or a plain :class:`DurableOperationError`).
-    A stored :class:`SerDesError` is raised as itself.
+    A stored :class:`SerDesError` (any subclass is recorded under that one name, as
+    the official SDK records it) is raised as a plain :class:`SerDesError`.
 
     Args:
         error: The checkpointed error (``None`` gives a generic message).
@@ -262,7 +264,11 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
         return wrapper("Unknown error. No ErrorObject exists on the Checkpoint Operation.")
     named = class_for_wire_type(error.type)
     if named is SerDesError:
-        return SerDesError(error.message, error.type, error.data, error.stack_trace)
+        serdes_error = SerDesError(error.message, error.type, error.data, error.stack_trace)
+        serdes_error.__cause__ = DurableOperationError(
+            error.message, error.type, error.data, error.stack_trace
+        )
+        return serdes_error
     result = wrapper(error.message, error.type, error.data, error.stack_trace)
     cause_cls = (
         named

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from durable_exec._checkpointer import CancelScope
 from durable_exec._config import ChildConfig
-from durable_exec._errors import ChildContextError, DurableOperationError, UnrecoverableError
+from durable_exec._errors import (
+    ChildContextError,
+    DurableOperationError,
+    NonDeterministicExecutionError,
+    UnrecoverableError,
+)
 from durable_exec._operations.base import (
     ContextCore,
     OperationRef,
@@ -17,6 +21,7 @@ from durable_exec._operations.base import (
     user_function,
     validate_identity,
 )
+from durable_exec._scope import CancelScope
 from durable_exec._serde import deserialize, serialize
 from durable_exec._wire import (
     OperationAction,
@@ -45,6 +50,10 @@ def run_child(
 ) -> T:
     """Run ``func`` in a child context; see ``DurableContext.run_in_child_context``."""
     op_id = core.next_id()
+    if config.is_virtual:
+        return _run_virtual(
+            core, op_id, func, name, config, error_class, config.sub_type or sub_type
+        )
     return run_child_at(
         core,
         op_id,
@@ -104,7 +113,9 @@ def run_child_at(
         invocation.checkpointer.enqueue(update(OperationAction.START), own_scope)
     context = core.make_context(child)
     ref = OperationRef(op_id, OperationType.CONTEXT, sub_type, name, parent)
-    replay_children = op is not None and bool(op.replay_children)
+    replayed = op is not None and op.status is OperationStatus.SUCCEEDED
+    stored: str | None = None
+    options: dict[str, Any] = {"ReplayChildren": False}
     try:
         result = user_function(
             core,
@@ -112,8 +123,18 @@ def run_child_at(
             None if op is not None else 1,
             func,
             context,
-            replay_children=replay_children,
+            replay_children=op is not None and bool(op.replay_children),
         )
+        # The result goes through the serdes on every run (ReplayChildren replays too),
+        # so the first run and every replay return equal values. A value the serdes
+        # refuses, or a failing summary generator, fails the context like an error.
+        payload = serialize(config.serdes, result, op_id, invocation.arn)
+        value = deserialize(config.serdes, payload, op_id, invocation.arn)
+        stored = payload
+        if not replayed and payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD:
+            generator = summary or config.summary_generator
+            stored = generator(result) if generator is not None else ""
+            options = {"ReplayChildren": True}
     except UnrecoverableError:
         raise
     except Exception as error:
@@ -123,24 +144,64 @@ def run_child_at(
         invocation.checkpointer.checkpoint(update(OperationAction.FAIL, error=details), own_scope)
         failure = rebuild_error(details, error_class)
         raise failure from failure.__cause__
-    if op is not None and op.status is OperationStatus.SUCCEEDED:
+    if replayed:
         # ReplayChildren: the value was rebuilt from the children's checkpoints.
         if invocation.plugins is not None:
             invocation.plugins.on_child_context_end(
                 ref, OperationStatus.SUCCEEDED, is_replayed=True
             )
-        return result
-    payload = serialize(config.serdes, result, op_id, invocation.arn)
-    value = deserialize(config.serdes, payload, op_id, invocation.arn)
-    options: dict[str, Any] = {"ReplayChildren": False}
-    stored: str | None = payload
-    if len(payload) > REPLAY_CHILDREN_THRESHOLD:
-        generator = summary or config.summary_generator
-        stored = generator(result) if generator is not None else ""
-        options = {"ReplayChildren": True}
+        return value  # type: ignore[no-any-return]
     invocation.checkpointer.checkpoint(
         update(OperationAction.SUCCEED, payload=stored, options=options), own_scope
     )
+    return value  # type: ignore[no-any-return]
+
+
+def _run_virtual(
+    core: ContextCore,
+    op_id: str,
+    func: Callable[[Any], T],
+    name: str | None,
+    config: ChildConfig[T],
+    error_class: type[DurableOperationError],
+    sub_type: str,
+) -> T:
+    """Run ``func`` in a virtual child context: nothing is recorded for the context itself.
+
+    The child still takes an id from the parent's counter, and its operations' ids
+    are derived from it, so replay stays deterministic; those operations record the
+    calling context's parent as their ``ParentId``. Its result is round-tripped
+    through the serdes and never stored: every invocation runs ``func`` again, whose
+    operations replay from their own checkpoints. A failure is raised as
+    ``error_class`` (the same error on every invocation, since the failing
+    operation replays its stored error), with no FAIL record.
+    """
+    invocation = core.invocation
+    if op_id in invocation.state:
+        raise NonDeterministicExecutionError(
+            f"found a checkpoint at the id of virtual child context {name or op_id} ({op_id}): "
+            "the history was written by a child context that was not virtual",
+            step_id=op_id,
+        )
+    child = core.child(None, prefix=op_id, virtual_parent=core.record_parent)
+    context = core.make_context(child)
+    plugins = invocation.plugins
+    ref = OperationRef(op_id, OperationType.CONTEXT, sub_type, name, core.record_parent)
+    try:
+        result = user_function(core, ref, 1, func, context)
+    except UnrecoverableError:
+        raise
+    except Exception as error:
+        details = error_object(error)
+        if plugins is not None:
+            # No checkpoint of its own: the context's end is reported here.
+            plugins.on_child_context_end(ref, OperationStatus.FAILED, error=details)
+        failure = rebuild_error(details, error_class)
+        raise failure from failure.__cause__
+    payload = serialize(config.serdes, result, op_id, invocation.arn)
+    value = deserialize(config.serdes, payload, op_id, invocation.arn)
+    if plugins is not None:
+        plugins.on_child_context_end(ref, OperationStatus.SUCCEEDED)
     return value  # type: ignore[no-any-return]
 
 

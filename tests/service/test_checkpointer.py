@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from durable_exec._checkpointer import BatcherConfig, CancelScope, Checkpointer
+from durable_exec._checkpointer import BatcherConfig, Checkpointer
 from durable_exec._clock import SYSTEM_CLOCK
 from durable_exec._errors import CheckpointError, ExecutionError
+from durable_exec._scope import CancelScope
 from durable_exec._service import CheckpointResult, StatePage
 from durable_exec._signals import BranchOrphaned, SuspendExecution
 from durable_exec._state import ExecutionState
@@ -151,9 +152,9 @@ class TestBatching:
     def test_refresh_sends_empty_call(
         self, make: Callable[..., tuple[Checkpointer, FakeService]]
     ) -> None:
-        """checkpoint(None) makes a call with no updates."""
+        """refresh() makes a call with no updates."""
         checkpointer, service = make()
-        checkpointer.checkpoint(None)
+        checkpointer.refresh()
         assert [c.updates for c in service.calls] == [[]]
 
     def test_flush_empty_sends_nothing(
@@ -468,6 +469,114 @@ class TestFailure:
         assert info.value is error
 
 
+class BrokenClock(VirtualClock):
+    """A clock whose ``monotonic`` raises on the checkpoint thread once armed (a user's bug)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = threading.Event()
+        self.raised = threading.Event()
+
+    def monotonic(self) -> float:
+        if self.armed.is_set() and threading.current_thread().name.startswith("durable-checkpoint"):
+            self.raised.set()
+            raise RuntimeError("clock broke")
+        return super().monotonic()
+
+
+class QueuedSignal(CancelScope):
+    """A scope that reports when the checkpointer checks it (right before queueing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        self.queued.set()
+        return False
+
+
+Outcome = dict[str, BaseException | None]
+
+
+def _in_thread(call: Callable[[], None]) -> tuple[threading.Thread, Outcome]:
+    outcome: Outcome = {}
+
+    def run() -> None:
+        try:
+            call()
+            outcome["error"] = None
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+class TestLoopCrash:
+    """An exception in the thread's own loop (not in an API call) strands no waiter."""
+
+    def test_waiter_of_taken_batch_fails(self, state: ExecutionState) -> None:
+        """A crash after a batch was taken fails its waiter, and every later call, clearly."""
+        clock = BrokenClock()
+        gate = threading.Event()
+
+        def held() -> CheckpointResult:
+            gate.wait(timeout=30)
+            return CheckpointResult(token="t1", operations=[])
+
+        service = FakeService([held])
+        checkpointer = Checkpointer(
+            service, state, "tok0", clock=clock, config=BatcherConfig(max_updates=1)
+        )
+        try:
+            first, first_outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a")))
+            assert service.called.wait(timeout=30)
+            clock.armed.set()
+            signal = QueuedSignal()
+            second, second_outcome = _in_thread(
+                lambda: checkpointer.checkpoint(_update("b"), signal)
+            )
+            assert signal.queued.wait(timeout=30)
+            # Queued behind b: taking b alone leaves it, so the thread reads the clock.
+            checkpointer.enqueue(_update("c"))
+            gate.set()
+            first.join(timeout=30)
+            second.join(timeout=30)
+            assert not second.is_alive(), "a waiter was stranded by the crashed thread"
+            assert first_outcome == {"error": None}
+            error = second_outcome["error"]
+            assert isinstance(error, CheckpointError)
+            assert error.is_retryable()
+            assert "checkpoint thread stopped" in str(error)
+            assert isinstance(error.__cause__, RuntimeError)
+            with pytest.raises(CheckpointError):
+                checkpointer.enqueue(_update("d"))
+            assert service.sent == [("a", "START")]
+        finally:
+            gate.set()
+            checkpointer.close()
+        assert not checkpointer._thread.is_alive()
+
+    def test_crash_while_idle_fails_next_call(self, state: ExecutionState) -> None:
+        """A crash while only asynchronous updates wait makes the next blocking call raise."""
+        clock = BrokenClock()
+        clock.armed.set()
+        checkpointer = Checkpointer(FakeService(), state, "tok0", clock=clock, config=HOLD)
+        try:
+            checkpointer.enqueue(_update("a"))  # the thread reads the clock for max_delay
+            assert clock.raised.wait(timeout=30)
+            caller, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("b")))
+            caller.join(timeout=30)
+            assert not caller.is_alive(), "the blocking call hung on a dead thread"
+            assert isinstance(outcome["error"], CheckpointError)
+            assert isinstance(checkpointer.failure, CheckpointError)
+        finally:
+            checkpointer.close()
+
+
 class TestRevocation:
     """A response without a token revokes the chain."""
 
@@ -568,7 +677,7 @@ class TestScopes:
         """A quietly cancelled scope refuses updates without anything being sent."""
         checkpointer, service = make()
         scope = CancelScope()
-        scope.cancel_quietly()
+        scope.cancel()
         with pytest.raises(BranchOrphaned):
             checkpointer.enqueue(_update("a"), scope)
         checkpointer.flush()
