@@ -178,7 +178,7 @@ def run_batch(
         validate_identity(
             op, op_type=OperationType.CONTEXT, sub_type=spec.sub_type, name=name, parent_id=parent
         )
-        observe(core, op)
+        replaying = observe(core, op)
         if op.status is OperationStatus.SUCCEEDED:
             if not op.replay_children:
                 return deserialize(result_serdes, op.result, op_id, arn)  # type: ignore[no-any-return]
@@ -204,6 +204,7 @@ def run_batch(
         if op.status is OperationStatus.FAILED:
             raise rebuild_error(op.error, ChildContextError)
     else:
+        replaying = False
         core.enqueue(
             OperationUpdate(
                 id=op_id,
@@ -229,7 +230,10 @@ def run_batch(
     scope = CancelScope(core.scope)
     try:
         coordinator = _Coordinator(
-            core,
+            # With plugins, the branches start from the batch's replay state.
+            dataclasses.replace(core, replay_hooks=replaying)
+            if invocation.plugins is not None
+            else core,
             spec,
             op_id,
             scope,
@@ -560,9 +564,11 @@ class _Coordinator:
     def _run_branch(self, branch: _Branch) -> None:
         """Body of one branch on a pool thread; reports exactly one event."""
         core = self.core
+        if core.invocation.plugins is not None:
+            core = dataclasses.replace(core)  # its own replay state, for plugins
         try:
             if self.nesting is NestingType.FLAT:
-                value = self._run_flat(branch)
+                value = self._run_flat(core, branch)
             else:
                 value = run_child_at(
                     core,
@@ -595,9 +601,8 @@ class _Coordinator:
         else:
             self.events.put((branch, "succeeded", value))
 
-    def _run_flat(self, branch: _Branch) -> Any:
+    def _run_flat(self, core: ContextCore, branch: _Branch) -> Any:
         """A FLAT branch: no CONTEXT of its own; its operations name the batch as parent."""
-        core = self.core
         child = core.child(
             branch.op_id, prefix=branch.op_id, scope=self.scope, virtual_parent=self.op_id
         )

@@ -503,16 +503,18 @@ class PluginExecutor:
             )
         )
 
-    def on_checkpoint_read(self, operation: Operation) -> None:
+    def on_checkpoint_read(self, operation: Operation, *, replaying: bool = True) -> None:
         """An operation reads its checkpoint before acting on it.
 
         The first time replay reaches an operation an earlier invocation recorded,
         plugins hear of it: one that changed while the execution was suspended
         and is now terminal ends; one still in progress (not READY) starts, as
-        replayed. Then a terminal result's recorded end hook runs here.
+        replayed. Not inside a virtual child context (``replaying`` False), where
+        the official SDK reports nothing of the kind. Then a terminal result's
+        recorded end hook runs here.
         """
         op_id = operation.id
-        if op_id in self._history:
+        if replaying and op_id in self._history:
             with self._lock:
                 first = op_id not in self._replayed
                 self._replayed.add(op_id)

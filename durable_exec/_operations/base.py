@@ -122,6 +122,9 @@ class ContextCore:
         make_context: Builds a public ``DurableContext`` around a ``ContextCore``.
         virtual_parent: For FLAT map/parallel branches: the ParentId to record
             (the batch), since the branch itself has no operation.
+        replay_hooks: Whether plugins hear of this context's operations being
+            replayed (``False`` inside a virtual child context, whose own id has
+            no checkpoint: replay starts over there, as in the official SDK).
     """
 
     invocation: Invocation
@@ -131,6 +134,7 @@ class ContextCore:
     logger: DurableLogger
     make_context: Callable[[ContextCore], Any]
     virtual_parent: str | None = None
+    replay_hooks: bool = True
 
     @property
     def record_parent(self) -> str | None:
@@ -178,6 +182,7 @@ class ContextCore:
             logger=logger,
             make_context=self.make_context,
             virtual_parent=virtual_parent,
+            replay_hooks=self.replay_hooks,
         )
 
     def enqueue(self, update: OperationUpdate) -> None:
@@ -189,14 +194,25 @@ class ContextCore:
         self.invocation.checkpointer.checkpoint(update, self.scope)
 
 
-def observe(core: ContextCore, op: Operation) -> None:
+def observe(core: ContextCore, op: Operation) -> bool:
     """Tell the plugins an operation read its checkpoint (replay hooks, end hook).
 
     Called once the operation's identity matched the history, before acting on it.
+    As in the official SDK, a context stops reporting replay after an operation
+    still in progress; a child context created for this operation inherits the
+    state from before that.
+
+    Returns:
+        Whether the context was replaying when it reached the operation.
     """
     plugins = core.invocation.plugins
-    if plugins is not None:
-        plugins.on_checkpoint_read(op)
+    if plugins is None:
+        return False
+    replaying = core.replay_hooks
+    plugins.on_checkpoint_read(op, replaying=replaying)
+    if not op.is_terminal:
+        core.replay_hooks = False
+    return replaying
 
 
 def user_function(

@@ -86,15 +86,18 @@ def run_child_at(
         validate_identity(
             op, op_type=OperationType.CONTEXT, sub_type=sub_type, name=name, parent_id=parent
         )
-        observe(core, op)
+        replaying = observe(core, op)
         if op.status is OperationStatus.SUCCEEDED and not op.replay_children:
             return deserialize(config.serdes, op.result, op_id, invocation.arn)  # type: ignore[no-any-return]
         if op.status is OperationStatus.FAILED:
             raise rebuild_error(op.error, error_class)
         if op.is_terminal and op.status is not OperationStatus.SUCCEEDED:
             raise error_class(f"child context {name or op_id} ended {op.status.value}")
+    else:
+        replaying = False
     own_scope = scope or core.scope
     child = core.child(op_id, prefix=op_id, scope=scope)
+    child.replay_hooks = replaying
 
     def update(action: OperationAction, **fields: Any) -> OperationUpdate:
         return OperationUpdate(
@@ -183,6 +186,9 @@ def _run_virtual(
             "the history was written by a child context that was not virtual",
             step_id=op_id,
         )
+    # No checkpoint at its id: from here on neither this context nor the child
+    # reports replay to plugins (as in the official SDK).
+    core.replay_hooks = False
     child = core.child(None, prefix=op_id, virtual_parent=core.record_parent)
     context = core.make_context(child)
     plugins = invocation.plugins
