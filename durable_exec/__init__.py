@@ -1,7 +1,9 @@
 """durable_exec: a fast, synchronous Python SDK for AWS Lambda durable functions.
 
 Handler code written for the official ``aws-durable-execution-sdk-python`` runs
-on this package by changing its imports: every public name lives here.
+on this package by changing its imports: every public name lives here, and every
+public module of the official SDK has a counterpart at the same path
+(``durable_exec.config``, ``durable_exec.lambda_service``, ...; see docs/migrating.md).
 
 Example:
     >>> from durable_exec import DurableContext, durable_execution, durable_step
@@ -62,6 +64,7 @@ from durable_exec._errors import (
     PayloadSizeError,
     PluginLoadError,
     RetryableSerDesError,
+    SagaCompensationError,
     SerDesError,
     StepError,
     StepInterruptedError,
@@ -87,6 +90,7 @@ from durable_exec._retry import (
     create_linear_retry_strategy,
     create_retry_strategy,
 )
+from durable_exec._saga import Saga
 from durable_exec._serde import (
     ExtendedTypeSerDes,
     JsonSerDes,
@@ -94,6 +98,8 @@ from durable_exec._serde import (
     SerDes,
     SerDesContext,
 )
+from durable_exec._transport_logs import quiet_transport_logs
+from durable_exec._typed import TypedSerDes
 from durable_exec._version import __version__
 from durable_exec._waits import (
     WaitForConditionCheckContext,
@@ -102,6 +108,7 @@ from durable_exec._waits import (
     WaitStrategyConfig,
     create_wait_strategy,
 )
+from durable_exec._wire import ErrorObject
 
 __all__ = [
     "BatchCompletionError",
@@ -129,6 +136,7 @@ __all__ = [
     "DurableLogger",
     "DurableOperationError",
     "Duration",
+    "ErrorObject",
     "ExecutionContext",
     "ExecutionError",
     "ExponentialRetryStrategy",
@@ -155,6 +163,8 @@ __all__ = [
     "RetryStrategy",
     "RetryStrategyConfig",
     "RetryableSerDesError",
+    "Saga",
+    "SagaCompensationError",
     "SerDes",
     "SerDesContext",
     "SerDesError",
@@ -164,6 +174,7 @@ __all__ = [
     "StepInterruptedError",
     "StepSemantics",
     "TerminationReason",
+    "TypedSerDes",
     "UnrecoverableError",
     "ValidationError",
     "WaitForCallbackConfig",
@@ -185,5 +196,6 @@ __all__ = [
     "durable_step",
     "durable_wait_for_callback",
     "durable_with_child_context",
+    "quiet_transport_logs",
     "with_retry",
 ]

@@ -237,6 +237,7 @@ class PluginExecutor:
         # Change notifications: built on the checkpoint thread only.
         self._changed: dict[str, Operation] = {}
         self._change_thread: _ChangeThread | None = None  # guarded by _lock
+        self._finished = False  # guarded by _lock: no change thread starts after the end
 
     @property
     def has_plugins(self) -> bool:
@@ -632,6 +633,8 @@ class PluginExecutor:
         self._changed = {}
         info = OperationChangeInfo(self._start_info.execution_arn, updated, self._snapshot())
         with self._lock:
+            if self._finished:
+                return  # a straggling response after the invocation ended: nobody to tell
             thread = self._change_thread
             if thread is None:
                 thread = self._change_thread = _ChangeThread(self)
@@ -731,6 +734,7 @@ class PluginExecutor:
             self.drain_end_hooks()
         finally:
             with self._lock:
+                self._finished = True
                 thread, self._change_thread = self._change_thread, None
             if thread is not None:
                 thread.join()

@@ -31,6 +31,8 @@ from typing import Any, Generic, TypeVar
 from durable_exec._errors import RetryableSerDesError, SerDesError
 
 __all__ = [
+    "TYPE_TOKEN",
+    "VALUE_TOKEN",
     "ExtendedTypeSerDes",
     "JsonSerDes",
     "PassThroughSerDes",
@@ -42,6 +44,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+TYPE_TOKEN = "t"  # noqa: S105 - a JSON key, not a secret
+"""The key of an extended-type envelope that holds the type tag."""
+VALUE_TOKEN = "v"  # noqa: S105 - a JSON key, not a secret
+"""The key of an extended-type envelope that holds the encoded value."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -178,8 +185,9 @@ def _wrap(value: Any) -> dict[str, Any]:
             return {"t": tag, "v": {k: _wrap(v) for k, v in encode(value).items()}}
     raise SerDesError(
         f"Unsupported type: {type(value)!r}. The default serdes stores JSON primitives, "
-        "lists, dicts, tuples, bytes, datetime, date, Decimal and UUID; pass a custom "
-        "SerDes in the operation's config for other types."
+        "lists, dicts, tuples, bytes, datetime, date, Decimal and UUID. Declare the type "
+        "(the function's return annotation, or result_type= in the operation's config) to "
+        "store dataclasses, pydantic models and enums, or pass a custom SerDes."
     )
 
 
@@ -221,7 +229,9 @@ def _decode(tag: Any, value: Any) -> Any:
     extra = _EXTRA.get(tag)
     if extra is not None:
         return extra[2]({k: _unwrap(v) for k, v in _expect(value, dict).items()})
-    raise SerDesError(f'Unknown type tag: "{tag}"')
+    if isinstance(tag, str) and len(tag) <= 8 and tag.isalnum():
+        raise SerDesError(f'Unknown type tag: "{tag}"')
+    raise SerDesError(f"Unknown type tag (a {type(tag).__name__} that is no tag)")
 
 
 def _expect(value: Any, kind: type[T]) -> T:
@@ -285,9 +295,10 @@ def serialize(
             stack_trace=exc.stack_trace,
         ) from exc
     except Exception as exc:
+        # As on the way back: the exception's text may quote the value; name its type.
         raise SerDesError(
             f"operation {operation_id}: cannot serialise {type(value).__name__} with "
-            f"{type(codec).__name__}: {type(exc).__name__}: {exc}",
+            f"{type(codec).__name__}: {type(exc).__name__}",
             error_type="SerDesError",
         ) from exc
 
@@ -315,8 +326,10 @@ def deserialize(
             stack_trace=exc.stack_trace,
         ) from exc
     except Exception as exc:
+        # The exception's text may quote the stored value (fromisoformat does): name
+        # the operation, the codec and the exception type only.
         raise SerDesError(
             f"operation {operation_id}: cannot deserialise the stored payload with "
-            f"{type(codec).__name__}: {type(exc).__name__}: {exc}",
+            f"{type(codec).__name__}: {type(exc).__name__}",
             error_type="SerDesError",
         ) from exc

@@ -11,26 +11,46 @@ milliseconds in the Lambda invocation envelope.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime
 import enum
 import math
+import traceback
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn, TypeAlias
 
-from durable_exec._errors import DurableOperationError, SerDesError, wire_type_name
+from durable_exec._errors import (
+    BatchCompletionError,
+    DurableOperationError,
+    SerDesError,
+    class_for_wire_type,
+    wire_type_name,
+)
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "CallbackTimeoutType",
     "ErrorObject",
+    "InvocationStatus",
     "Operation",
     "OperationAction",
+    "OperationPayload",
     "OperationStatus",
     "OperationSubType",
     "OperationType",
     "OperationUpdate",
+    "ReplayChildren",
+    "TimeoutSeconds",
     "WireFormatError",
 ]
+
+OperationPayload: TypeAlias = str
+"""A stored result or payload: the string a serdes produced."""
+ReplayChildren: TypeAlias = bool
+"""``ContextDetails.ReplayChildren``: the result is rebuilt from the children on replay."""
+TimeoutSeconds: TypeAlias = int
+"""A timeout in whole seconds, as the API takes it."""
 
 
 class WireFormatError(ValueError):
@@ -82,6 +102,26 @@ class OperationAction(enum.StrEnum):
     CANCEL = "CANCEL"
 
 
+class InvocationStatus(enum.Enum):
+    """The ``Status`` of the envelope a durable handler returns to Lambda.
+
+    ``RETRY`` is never returned: it names an invocation that raised so that
+    Lambda invokes the function again.
+    """
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+    RETRY = "RETRY"
+
+
+class CallbackTimeoutType(enum.Enum):
+    """The ``ErrorType`` the service records when a callback times out."""
+
+    TIMEOUT = "Callback.Timeout"
+    HEARTBEAT = "Callback.Heartbeat"
+
+
 class OperationSubType(enum.StrEnum):
     """The SubType strings the official SDKs record (the API takes any string)."""
 
@@ -123,6 +163,20 @@ def _timestamp(value: Any, *, field: str) -> float | None:
     )
 
 
+_CAPTURE_STACK_TRACES = False
+
+
+def capture_stack_traces(*, enabled: bool) -> None:
+    """Record tracebacks in the ``StackTrace`` of errors described from now on (process-wide).
+
+    Off by default, as in the official SDK: a traceback can hold sensitive
+    values and would leave the function in the checkpoint. The ``durable-exec``
+    command line turns it on, since its store stays on the developer's machine.
+    """
+    global _CAPTURE_STACK_TRACES  # noqa: PLW0603 - one process-wide switch
+    _CAPTURE_STACK_TRACES = enabled
+
+
 @dataclasses.dataclass(slots=True)
 class ErrorObject:
     """An error as the API stores it (``ErrorObject``).
@@ -146,8 +200,8 @@ class ErrorObject:
         The message is ``str(error)`` (an operation error's ``message``); the type is
         the class name (builtins bare, the SDK's own errors under the official SDK's
         names, anything else ``module.QualName``). An operation error keeps its
-        ``data`` and ``stack_trace``; no traceback is ever captured, since it could
-        hold sensitive values.
+        ``data`` and ``stack_trace``; no traceback is captured, since it could
+        hold sensitive values, unless :func:`capture_stack_traces` turned it on.
         """
         if isinstance(error, DurableOperationError | SerDesError):
             return cls(
@@ -156,7 +210,10 @@ class ErrorObject:
                 data=error.data,
                 stack_trace=error.stack_trace,
             )
-        return cls(message=str(error), type=wire_type_name(type(error)))
+        trace = None
+        if _CAPTURE_STACK_TRACES and error.__traceback__ is not None:
+            trace = traceback.format_exception(type(error), error, error.__traceback__)
+        return cls(message=str(error), type=wire_type_name(type(error)), stack_trace=trace)
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any] | None) -> ErrorObject | None:
@@ -176,6 +233,73 @@ class ErrorObject:
             data=_opt_str(raw, "ErrorData"),
             stack_trace=stack,
         )
+
+    @classmethod
+    def from_message(cls, message: str) -> ErrorObject:
+        """Return an error carrying only ``message`` (e.g. to fail a callback)."""
+        return cls(message=message)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorObject:
+        """Parse the API's ``ErrorObject`` dict (``ErrorMessage``, ``ErrorType``, ...).
+
+        Raises:
+            WireFormatError: A member has the wrong type.
+        """
+        parsed = cls.from_wire(data)
+        assert parsed is not None
+        return parsed
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API's ``ErrorObject`` dict (absent members omitted)."""
+        return self.to_wire()
+
+    def to_durable_operation_error(self) -> DurableOperationError:
+        """Rebuild the recorded error as the SDK error class its type names.
+
+        A :class:`DurableOperationError` subclass the SDK knows (its own, or one
+        registered with ``register_operation_error``) comes back as itself; any
+        other type as a plain :class:`DurableOperationError` carrying the fields.
+        """
+        named = class_for_wire_type(self.type)
+        cls = (
+            named
+            if isinstance(named, builtins.type)
+            and issubclass(named, DurableOperationError)
+            and named is not BatchCompletionError
+            else DurableOperationError
+        )
+        return cls(self.message, self.type, self.data, self.stack_trace)
+
+    def as_operation_error(
+        self, operation_error_cls: builtins.type[DurableOperationError]
+    ) -> DurableOperationError | SerDesError:
+        """Return the exception an operation raises for this recorded failure.
+
+        ``operation_error_cls`` (``StepError``, ``ChildContextError``...) carrying
+        this object's fields, whose ``__cause__`` is :meth:`to_durable_operation_error`;
+        a recorded serdes failure is a :class:`SerDesError` whatever the operation.
+        The first run and every replay build their errors here, so they raise the
+        same thing.
+        """
+        cause = self.to_durable_operation_error()
+        error: DurableOperationError | SerDesError
+        if class_for_wire_type(self.type) is SerDesError:
+            error = SerDesError(self.message, self.type, self.data, self.stack_trace)
+            error.__cause__ = DurableOperationError(
+                self.message, self.type, self.data, self.stack_trace
+            )
+            return error
+        error = operation_error_cls(self.message, self.type, self.data, self.stack_trace)
+        error.__cause__ = cause
+        return error
+
+    def raise_as_operation_error(
+        self, operation_error_cls: builtins.type[DurableOperationError]
+    ) -> NoReturn:
+        """Raise :meth:`as_operation_error`, its cause attached."""
+        error = self.as_operation_error(operation_error_cls)
+        raise error from error.__cause__
 
     def to_wire(self) -> dict[str, Any]:
         """Return the API's ``ErrorObject`` dict (absent members omitted)."""
@@ -274,7 +398,11 @@ class Operation:
             raise WireFormatError(f"an operation must be a JSON object, got {type(raw).__name__}")
         op_id = raw.get("Id")
         if not isinstance(op_id, str) or not op_id:
-            raise WireFormatError(f"operation without a valid Id: {_preview(raw)}")
+            # Never quote the operation: its Result or Error could be anything.
+            raise WireFormatError(
+                f"operation without a valid Id (Id is a {type(op_id).__name__}, "
+                f"Type {_preview(raw.get('Type'))})"
+            )
         raw_type, raw_status = raw.get("Type"), raw.get("Status")
         # Only strings are looked up: a list or dict here would be unhashable.
         op_type = _TYPES.get(raw_type) if isinstance(raw_type, str) else None
