@@ -28,9 +28,7 @@ for when and on which thread each hook runs.
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import Any
 
 from durable_exec._plugin_api import (
     DurableInstrumentationPlugin,
@@ -59,36 +57,11 @@ from durable_exec._wire import (
     OperationUpdate,
 )
 from durable_exec._wire import OperationType as ServiceOperationType
+from durable_exec.lambda_service import InvocationStatus as ServiceInvocationStatus
+from durable_exec.types import LambdaContext
 
 logger = logging.getLogger("durable_exec.plugins")
 """Where contained plugin failures are logged."""
-
-# Names the official module re-exports from its other modules; they live in this
-# package's counterparts of those modules and are looked up on first use.
-_ELSEWHERE = {
-    "DurableExecutionInvocationOutput": (
-        "durable_exec.lambda_service",
-        "DurableExecutionInvocationOutput",
-    ),
-    "ServiceInvocationStatus": ("durable_exec.lambda_service", "InvocationStatus"),
-    "LambdaContext": ("durable_exec.types", "LambdaContext"),
-    "OperationIdentifier": ("durable_exec.identifier", "OperationIdentifier"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    where = _ELSEWHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module_name, attribute = where
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise AttributeError(
-            f"durable_exec.plugin.{name} comes from {module_name}.{attribute}, which this "
-            "installation does not provide"
-        ) from error
-
 
 __all__ = [
     "DurableInstrumentationPlugin",
@@ -98,6 +71,7 @@ __all__ = [
     "InvocationInfo",
     "InvocationStartInfo",
     "InvocationStatus",
+    "LambdaContext",
     "Operation",
     "OperationAction",
     "OperationChangeInfo",
@@ -111,6 +85,7 @@ __all__ = [
     "PluginHost",
     "PropagationInput",
     "PropagationMetadata",
+    "ServiceInvocationStatus",
     "ServiceOperationType",
     "UserFunctionEndInfo",
     "UserFunctionOutcome",
