@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
-from durable_exec._service import check_new_marker, new_client_token
+from durable_exec._service import DurableService, new_client_token, page_in
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import OperationAction, OperationType, OperationUpdate
@@ -124,7 +124,7 @@ class Checkpointer:
 
     def __init__(
         self,
-        service: Any,
+        service: DurableService,
         state: ExecutionState,
         token: str,
         *,
@@ -437,15 +437,17 @@ class Checkpointer:
             self._revoked = True
             raise SuspendExecution("the service revoked the checkpoint token")
         self._token = result.token
-        marker = result.next_marker
-        seen: set[str] = set()
-        while marker:
-            check_new_marker(marker, seen, "CheckpointDurableExecution")
-            page = self._service.get_state(self._state.arn, self._token, marker)
+        if result.next_marker:
+            pages = page_in(
+                self._service,
+                self._state.arn,
+                self._token,
+                result.next_marker,
+                "CheckpointDurableExecution",
+            )
             if observer is not None:
-                observer.before_publish(page.operations, self._state.get)
-            self._state.merge(page.operations)
-            marker = page.next_marker
+                observer.before_publish(pages, self._state.get)
+            self._state.merge(pages)
         if observer is not None:
             observer.after_publish()
 

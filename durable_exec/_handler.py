@@ -45,8 +45,8 @@ from durable_exec._plugin_discovery import load_configured_plugins
 from durable_exec._plugin_runtime import PluginExecutor
 from durable_exec._service import (
     BotocoreDurableService,
-    check_new_marker,
     default_lambda_client,
+    page_in,
 )
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
@@ -82,14 +82,12 @@ class InvocationInput:
         token: ``CheckpointToken``: the first token of this invocation's chain.
         operations: ``InitialExecutionState.Operations`` (first page).
         next_marker: ``InitialExecutionState.NextMarker``: more pages to fetch.
-        updated_operation_ids: ``UpdatedOperationIds``: what changed while suspended.
     """
 
     arn: str
     token: str
     operations: list[Operation]
     next_marker: str | None = None
-    updated_operation_ids: list[str] = dataclasses.field(default_factory=list)
 
 
 def parse_event(event: Any) -> InvocationInput:
@@ -130,16 +128,7 @@ def parse_event(event: Any) -> InvocationInput:
     marker = initial.get("NextMarker") or None
     if marker is not None and not isinstance(marker, str):
         raise ExecutionError("InitialExecutionState.NextMarker must be a string")
-    updated = event.get("UpdatedOperationIds") or []
-    return InvocationInput(
-        arn=arn,
-        token=token,
-        operations=operations,
-        next_marker=marker,
-        updated_operation_ids=[u for u in updated if isinstance(u, str)]
-        if isinstance(updated, list)
-        else [],
-    )
+    return InvocationInput(arn=arn, token=token, operations=operations, next_marker=marker)
 
 
 class DurableHandler(Generic[T]):
@@ -300,14 +289,10 @@ def _run(
         client, clock=clock, deadline=deadline.remaining if deadline is not None else None
     )
     operations = list(envelope.operations)
-    marker = envelope.next_marker
-    seen: set[str] = set()
     try:
-        while marker:
-            check_new_marker(marker, seen, "GetDurableExecutionState")
-            page = service.get_state(envelope.arn, envelope.token, marker)
-            operations.extend(page.operations)
-            marker = page.next_marker
+        operations += page_in(
+            service, envelope.arn, envelope.token, envelope.next_marker, "GetDurableExecutionState"
+        )
     except CheckpointError as exc:
         if exc.is_retryable():
             raise
@@ -334,7 +319,7 @@ def _run(
         try:
             user_input = _execution_input(state, envelope.arn)
             if plugins is not None:
-                _start_plugins(plugins, state, envelope, lambda_context, user_input)
+                _start_plugins(plugins, state, envelope, event, lambda_context, user_input)
             result = handler.func(user_input, root_context(invocation))
             output = _succeeded(result, invocation)
         except SuspendExecution:
@@ -389,19 +374,26 @@ def _start_plugins(
     plugins: PluginExecutor,
     state: ExecutionState,
     envelope: InvocationInput,
+    event: Mapping[str, Any],
     lambda_context: Any,
     user_input: Any,
 ) -> None:
     execution_id = envelope.arn.rsplit("/", 1)[-1]
     execution = state.get(execution_id) or state.execution
+    updated = event.get("UpdatedOperationIds")
     plugins.on_invocation_start(
         execution_arn=envelope.arn,
-        is_first_invocation=not state.had_history,
+        is_first_invocation=not any(
+            op.type is not OperationType.EXECUTION for op in state.operations()
+        ),
         execution_start_time=execution.start_timestamp if execution is not None else None,
         lambda_context=lambda_context,
         execution_input=user_input,
         operations_provider=lambda: {op.id: op for op in state.operations()},
-        updated_operation_ids=envelope.updated_operation_ids,
+        # What changed while the execution was suspended (waits, callbacks, invokes).
+        updated_operation_ids=[u for u in updated if isinstance(u, str)]
+        if isinstance(updated, list)
+        else [],
     )
 
 

@@ -147,7 +147,7 @@ def run_create_callback(core: ContextCore, name: str | None, config: CallbackCon
         raise CallbackError(f"Missing callback details for operation: {op_id}")
     serdes = callback_serdes(config.serdes, config.result_type, name)
     callback = Callback(op.callback_id, op_id, state, serdes, invocation.arn)
-    callback._plugins = invocation.plugins
+    callback._plugins = invocation.plugins  # noqa: SLF001 - set once, by its own module
     return callback
 
 
@@ -167,8 +167,7 @@ def run_wait_for_callback(
         else StepConfig()
     )
 
-    def body(context: Any) -> Any:
-        child_core: ContextCore = context._core
+    def body(child_core: ContextCore) -> Any:
         callback = run_create_callback(child_core, callback_name, callback_config)
 
         def submit(step_context: StepContext) -> Any:
@@ -187,6 +186,7 @@ def run_wait_for_callback(
             name,
             ChildConfig(serdes=stored),
             sub_type=OperationSubType.WAIT_FOR_CALLBACK.value,
+            pass_core=True,
         )
     except ChildContextError as error:
         cause = error.__cause__
