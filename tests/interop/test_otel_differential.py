@@ -87,7 +87,7 @@ class Run:
         spans = self.spans
         by_id = {s.context.span_id: s for s in spans}
         invocations = sorted(
-            (s for s in spans if s.name == "Invocation"), key=lambda s: s.start_time
+            (s for s in spans if s.name == "Invocation"), key=lambda s: s.start_time or 0
         )
         numbered = {s.context.span_id: f"Invocation#{n}" for n, s in enumerate(invocations)}
         derived = {
