@@ -151,7 +151,7 @@ def run_create_callback(
     if op is None or not op.callback_id:
         raise CallbackError(f"Missing callback details for operation: {op_id}")
     serdes = callback_serdes(config.serdes, config.result_type, name)
-    callback = Callback(op.callback_id, op_id, state, serdes, invocation.arn)
+    callback: Callback[Any] = Callback(op.callback_id, op_id, state, serdes, invocation.arn)
     callback._plugins = invocation.plugins  # noqa: SLF001 - set once, by its own module
     return callback
 
