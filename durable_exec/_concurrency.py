@@ -231,11 +231,11 @@ def run_batch(
         raise
     except Exception as error:
         details = error_object(error)
-        invocation.checkpointer.complete_scope(scope, update(OperationAction.FAIL, error=details))
+        core.complete_scope(scope, update(OperationAction.FAIL, error=details))
         failure = rebuild_error(details, ChildContextError)
         # The cause is the stored error rebuilt (as on replay), never the live exception.
         raise failure from failure.__cause__
-    invocation.checkpointer.complete_scope(
+    core.complete_scope(
         scope,
         update(
             OperationAction.SUCCEED,
@@ -623,7 +623,7 @@ class _Coordinator:
         would only suspend again); it is looked at again after a back-off.
         """
         invocation = self.core.invocation
-        invocation.checkpointer.refresh(self.scope)
+        self.core.refresh(self.scope)
         now = invocation.clock.now()
         while (due := self._next_due()) is not None and due <= now:
             _, index = heapq.heappop(self.timers)

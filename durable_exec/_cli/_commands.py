@@ -31,6 +31,7 @@ from durable_exec._cli._loader import (
     load_handler,
     parse_function_option,
 )
+from durable_exec._cli._migrate import migrate
 from durable_exec._cli._render import (
     callback_hint,
     clean,
@@ -51,7 +52,17 @@ from durable_exec._cli._view import ExecutionView, build_view, epoch_of
 from durable_exec._cli._workspace import TERMINAL, RunRecord, Workspace, locate_store
 from durable_exec._clock import SYSTEM_CLOCK
 
-__all__ = ["COMMANDS", "callback", "history", "info", "list_executions", "resume", "run", "show"]
+__all__ = [
+    "COMMANDS",
+    "callback",
+    "history",
+    "info",
+    "list_executions",
+    "resume",
+    "run",
+    "show",
+    "ui",
+]
 
 _STDOUT_BROKEN = False
 _NOTHING_TO_EXPIRE = (
@@ -596,6 +607,13 @@ def info(args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED
 
 
+def ui(args: argparse.Namespace) -> int:
+    """``durable-exec ui``: serve the web console (see :mod:`durable_exec._cli._ui`)."""
+    from durable_exec._cli._ui._server import serve_command
+
+    return serve_command(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": run,
     "resume": resume,
@@ -605,4 +623,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "callback": callback,
     "info": info,
     "replay": replay,
+    "migrate": migrate,
+    "ui": ui,
 }

@@ -1134,6 +1134,16 @@ class SqliteStore:
             ).fetchall()
         return [StoredExecution(*row) for row in rows]
 
+    def change_sequence(self) -> int:
+        """Return the latest change sequence: the largest ``updated_seq`` (0 when empty).
+
+        A live view reads it once, then polls :meth:`changed_since` (or compares
+        it again) to learn that any process saved anything since.
+        """
+        with self._lock:
+            value = self._execute("SELECT MAX(updated_seq) FROM executions").fetchone()[0]
+        return int(value or 0)
+
     def _eid(self, arn: str) -> int | None:
         entry = self._entries.get(arn)
         if entry is not None:
