@@ -28,8 +28,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
-from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
@@ -37,6 +37,9 @@ from durable_exec._service import DurableService, new_client_token, page_in
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import OperationAction, OperationType, OperationUpdate
+
+if TYPE_CHECKING:
+    from durable_exec._plugin_runtime import PluginExecutor
 
 __all__ = ["BatcherConfig", "Checkpointer", "Scope"]
 
@@ -147,6 +150,9 @@ class Checkpointer:
         self._in_flight: list[_Item] = []  # the batch being taken or sent (the thread's own)
         self.calls = 0
         self.updates_sent = 0
+        # Instrumentation plugins (set by the handler before any update): they hear of
+        # each START before it is queued, and of each response before it is published.
+        self.observer: PluginExecutor | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"durable-checkpoint-{id(self):x}", daemon=True
         )
@@ -173,7 +179,12 @@ class Checkpointer:
         """
         waiter = _Waiter()
         self._put(update, waiter, scope)
-        self._wait(waiter)
+        try:
+            self._wait(waiter)
+        finally:
+            if self.observer is not None:
+                # This thread observes the operation's result: its end hook runs here.
+                self.observer.claim_end_hook(update.id, waiter=True)
 
     def refresh(self, scope: Scope | None = None) -> None:
         """Ask the service what changed: a call (with whatever is queued) even if nothing is.
@@ -206,7 +217,11 @@ class Checkpointer:
             self._check_usable()
             scope.cancel()
             self._append(_Item(update, waiter, update.size()))
-        self._wait(waiter)
+        try:
+            self._wait(waiter)
+        finally:
+            if self.observer is not None:
+                self.observer.claim_end_hook(update.id, waiter=True)
 
     def close(self) -> None:
         """Flush, stop the thread and join it. Safe to call twice.
@@ -238,6 +253,15 @@ class Checkpointer:
 
     def _put(self, payload: Any, waiter: _Waiter | None, scope: Scope | None) -> None:
         size = payload.size() if isinstance(payload, OperationUpdate) else 0
+        observer = self.observer
+        if (
+            observer is not None
+            and size
+            and payload.action is OperationAction.START
+            and not (scope is not None and scope.cancelled)
+            and not (self._revoked or self._failure is not None or self._closing)
+        ):
+            observer.operation_starting(payload, self._state.get(payload.id))
         with self._cond:
             if scope is not None and scope.cancelled:
                 raise BranchOrphaned
@@ -369,8 +393,17 @@ class Checkpointer:
         needs_call = bool(updates) or any(i.payload is _REFRESH for i in batch)
         error: BaseException | None = None
         if needs_call and self._failure is None and not self._revoked:
+            waited_for = (
+                {
+                    i.payload.id
+                    for i in batch
+                    if i.waiter is not None and isinstance(i.payload, OperationUpdate)
+                }
+                if self.observer is not None
+                else ()
+            )
             try:
-                self._call(updates)
+                self._call(updates, waited_for)
             except BaseException as exc:
                 error = exc
         elif self._failure is not None:
@@ -384,30 +417,39 @@ class Checkpointer:
                 item.waiter.error = error
                 item.waiter.set()
 
-    def _call(self, updates: list[OperationUpdate]) -> None:
+    def _call(self, updates: list[OperationUpdate], waited_for: Collection[str] = ()) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())
         self.calls += 1
         self.updates_sent += len(updates)
         now = self._clock.now()
+        completed = result.token is None and any(u.type is OperationType.EXECUTION for u in updates)
+        observer = self.observer
+        if observer is not None and (result.token is not None or completed):
+            observer.before_publish(result.operations, self._state.get, waited_for)
         self._state.apply(updates, now)
         if result.operations:
             self._state.merge(result.operations)
         if result.token is None:
-            if any(u.type is OperationType.EXECUTION for u in updates):
+            if completed:
+                if observer is not None:
+                    observer.after_publish()
                 return
             self._revoked = True
             raise SuspendExecution("the service revoked the checkpoint token")
         self._token = result.token
         if result.next_marker:
-            self._state.merge(
-                page_in(
-                    self._service,
-                    self._state.arn,
-                    self._token,
-                    result.next_marker,
-                    "CheckpointDurableExecution",
-                )
+            pages = page_in(
+                self._service,
+                self._state.arn,
+                self._token,
+                result.next_marker,
+                "CheckpointDurableExecution",
             )
+            if observer is not None:
+                observer.before_publish(pages, self._state.get)
+            self._state.merge(pages)
+        if observer is not None:
+            observer.after_publish()
 
     def _fail(self, error: BaseException, taken: Sequence[_Item] = ()) -> BaseException:
         """Record ``error``, wake everyone still queued (and in ``taken``); return what they get."""

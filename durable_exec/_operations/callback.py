@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from durable_exec._config import CallbackConfig, ChildConfig, StepConfig, WaitForCallbackConfig
 from durable_exec._durations import to_seconds
@@ -16,9 +16,10 @@ from durable_exec._errors import (
     ChildContextError,
     StepError,
 )
-from durable_exec._operations.base import ContextCore, validate_identity
+from durable_exec._operations.base import ContextCore, observe, validate_identity
 from durable_exec._operations.child import run_child
 from durable_exec._operations.step import StepContext, run_step
+from durable_exec._plugin_runtime import PluginExecutor
 from durable_exec._serde import PASS_THROUGH_SERDES, deserialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._state import ExecutionState
@@ -45,7 +46,10 @@ class WaitForCallbackContext:
     logger: Any
 
 
-class Callback:
+T = TypeVar("T")
+
+
+class Callback(Generic[T]):
     """A callback created by ``DurableContext.create_callback``.
 
     Give :attr:`callback_id` to the external system; it completes the callback
@@ -57,7 +61,7 @@ class Callback:
         operation_id: The CALLBACK operation's id.
     """
 
-    __slots__ = ("_arn", "_serdes", "_state", "callback_id", "operation_id")
+    __slots__ = ("_arn", "_plugins", "_serdes", "_state", "callback_id", "operation_id")
 
     def __init__(
         self,
@@ -72,6 +76,7 @@ class Callback:
         self._state = state
         self._serdes = serdes
         self._arn = arn
+        self._plugins: PluginExecutor | None = None
 
     def result(self) -> Any:
         """Return the callback's result, suspending the invocation until it arrives.
@@ -90,6 +95,8 @@ class Callback:
         if op is None:
             raise CallbackError("Callback operation must exist")
         status = op.status
+        if self._plugins is not None and op.is_terminal:
+            self._plugins.claim_end_hook(self.operation_id)
         if status is OperationStatus.SUCCEEDED:
             return deserialize(
                 self._serdes or PASS_THROUGH_SERDES, op.result, self.operation_id, self._arn
@@ -110,7 +117,9 @@ class Callback:
         return f"Callback(callback_id={self.callback_id!r}, operation_id={self.operation_id!r})"
 
 
-def run_create_callback(core: ContextCore, name: str | None, config: CallbackConfig) -> Callback:
+def run_create_callback(
+    core: ContextCore, name: str | None, config: CallbackConfig
+) -> Callback[Any]:
     """Create a callback; see ``DurableContext.create_callback``."""
     op_id = core.next_id()
     sub_type = config.sub_type or OperationSubType.CALLBACK.value
@@ -138,10 +147,13 @@ def run_create_callback(core: ContextCore, name: str | None, config: CallbackCon
         validate_identity(
             op, op_type=OperationType.CALLBACK, sub_type=sub_type, name=name, parent_id=parent
         )
+        observe(core, op)
     if op is None or not op.callback_id:
         raise CallbackError(f"Missing callback details for operation: {op_id}")
     serdes = callback_serdes(config.serdes, config.result_type, name)
-    return Callback(op.callback_id, op_id, state, serdes, invocation.arn)
+    callback: Callback[Any] = Callback(op.callback_id, op_id, state, serdes, invocation.arn)
+    callback._plugins = invocation.plugins  # noqa: SLF001 - set once, by its own module
+    return callback
 
 
 def run_wait_for_callback(

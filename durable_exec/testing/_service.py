@@ -134,6 +134,9 @@ class LocalDurableService:
       ``ParamValidationError`` before sending.
 
     One lock guards all state; no method blocks or calls out while holding it.
+    A method that changes an execution reads it inside the store's transaction,
+    so with a store shared by processes (:class:`SqliteStore`) a change another
+    process commits meanwhile is read first, never overwritten or refused.
     Responses are fresh dicts, except that a ClientToken replay returns a copy
     of the cached first response.
 
@@ -210,7 +213,7 @@ class LocalDurableService:
                 "Invalid checkpoint token..."), a finished execution, or any
                 invalid update (nothing is applied then).
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._checkpointed(DurableExecutionArn, now)
             if ClientToken is not None:
@@ -452,7 +455,7 @@ class LocalDurableService:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise invalid(f"Result must be UTF-8 encoded: {exc.reason}.") from exc
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution, op = self._engine.open_callback(CallbackId, now)
             with self._store.transaction():
@@ -478,7 +481,7 @@ class LocalDurableService:
                 InvalidParameterValueException for an invalid error.
         """
         error = check_error_object(Error, "Error") if Error is not None else {}
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution, op = self._engine.open_callback(CallbackId, now)
             with self._store.transaction():
@@ -500,7 +503,7 @@ class LocalDurableService:
             ClientError: ResourceNotFoundException for an unknown callback;
                 CallbackTimeoutException if it already completed or timed out.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution, op = self._engine.open_callback(CallbackId, now)
             if op.heartbeat_timeout > 0:
@@ -530,7 +533,7 @@ class LocalDurableService:
             if Error is not None
             else {"ErrorMessage": "Execution stopped by user request"}
         )
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load(DurableExecutionArn)
             if execution.status == RUNNING:
@@ -553,6 +556,7 @@ class LocalDurableService:
         execution_name: str | None = None,
         qualifier: str = "$LATEST",
         execution_timeout: float = MAX_EXECUTION_TIMEOUT,
+        arm_timeout: bool = True,
     ) -> str:
         """Start a durable execution (what ``Invoke`` with a durable name does).
 
@@ -566,6 +570,8 @@ class LocalDurableService:
             execution_name: Unique per function; a uuid4 hex by default.
             qualifier: ``$LATEST``, ``$LATEST.PUBLISHED`` or a version number.
             execution_timeout: Seconds until the execution times out.
+            arm_timeout: Whether the service times the execution out by its clock;
+                when false the caller does it with :meth:`time_out_execution`.
 
         Returns:
             ``arn:aws:lambda:us-east-1:123456789012:function:{function_name}:{qualifier}``
@@ -579,10 +585,55 @@ class LocalDurableService:
         """
         try:
             return self._start_execution(
-                function_name, input_payload, execution_name, qualifier, execution_timeout
+                function_name,
+                input_payload,
+                execution_name,
+                qualifier,
+                execution_timeout,
+                arm_timeout=arm_timeout,
             )
         except ServiceFault as fault:
             raise client_error(fault.code, fault.message, "Invoke") from fault
+
+    def time_out_execution(self, arn: str) -> None:
+        """End a running execution TIMED_OUT now, as its timeout would (finished ones are kept).
+
+        For a runner that enforces the timeout itself (``start_execution(arm_timeout=False)``).
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+        """
+        with self._lock:
+            now = self._clock.now()
+            execution = self._load_local(arn)
+            if execution.status != RUNNING:
+                return
+            with self._store.transaction():
+                self._engine.time_out(execution, now)
+                self._store.save(execution)
+
+    def fail_execution(self, arn: str, error: Mapping[str, Any]) -> None:
+        """End a running execution FAILED with ``error``, as Lambda does once its retries run out.
+
+        For a runner that gives up on a handler that keeps raising (finished
+        executions are kept).
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+            ValueError: ``error`` is not a valid ErrorObject.
+        """
+        try:
+            checked = check_error_object(error, "error")
+        except ServiceFault as fault:
+            raise ValueError(fault.message) from fault
+        with self._lock:
+            now = self._clock.now()
+            execution = self._load_local(arn)
+            if execution.status != RUNNING:
+                return
+            with self._store.transaction():
+                self._engine.finish(execution, FAILED, now, error=checked)
+                self._store.save(execution)
 
     def invocation_event(self, arn: str, *, owner: str | None = None) -> dict[str, Any]:
         """Build the Lambda invocation envelope for the execution's next invocation.
@@ -609,7 +660,7 @@ class LocalDurableService:
             ValueError: If the execution has finished.
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load_local(arn)
             if execution.status != RUNNING:
@@ -651,7 +702,7 @@ class LocalDurableService:
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             execution = self._load_local(arn)
             if execution.status != RUNNING:
                 return
@@ -678,7 +729,7 @@ class LocalDurableService:
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load_local(arn)
             started = execution.invocation_start_ts
@@ -734,7 +785,7 @@ class LocalDurableService:
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load_local(arn)
             if execution.status != RUNNING or execution.invocation_start_ts is None:
@@ -769,7 +820,7 @@ class LocalDurableService:
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             execution = self._load_local(arn)
             if execution.status != RUNNING:
                 return 0
@@ -887,7 +938,7 @@ class LocalDurableService:
         Args:
             arn: One execution, or None for all of them.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             if arn is not None:
                 self._load_local(arn)
             requests: list[ChainedInvokeRequest] = []
@@ -947,7 +998,7 @@ class LocalDurableService:
             checked = check_error_object(error, "error") if error is not None else None
         except ServiceFault as fault:
             raise ValueError(fault.message) from fault
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load_local(execution_arn)
             if execution.status != RUNNING:
@@ -1029,6 +1080,8 @@ class LocalDurableService:
         execution_name: str | None,
         qualifier: str,
         execution_timeout: float,
+        *,
+        arm_timeout: bool = True,
     ) -> str:
         if not isinstance(function_name, str) or not _NAME_RE.fullmatch(function_name):
             msg = f"function_name {function_name!r} must be 1-64 characters of [a-zA-Z0-9-_]."
@@ -1052,5 +1105,11 @@ class LocalDurableService:
         with self._lock:
             now = self._clock.now()
             return self._engine.start(
-                now, function_name, name, qualifier, input_payload, execution_timeout
+                now,
+                function_name,
+                name,
+                qualifier,
+                input_payload,
+                execution_timeout,
+                arm_timeout=arm_timeout,
             )
