@@ -49,11 +49,18 @@ class BatcherConfig:
         max_updates: Updates per call (the API allows 250).
         max_bytes: Estimated bytes per call (750 KB, under the API's limit).
         max_delay: Longest time asynchronous updates wait for company, in seconds.
+        max_linger: While somebody is blocked and other threads still run, the
+            batch waits for them as long as one of them adds an update at least
+            this often (seconds)...
+        max_hold: ...but never longer than this (seconds) after the first
+            blocked caller's update arrived.
     """
 
     max_updates: int = 250
     max_bytes: int = 750 * 1024
     max_delay: float = 1.0
+    max_linger: float = 0.002
+    max_hold: float = 0.05
 
 
 class Scope(Protocol):
@@ -72,9 +79,9 @@ class Scope(Protocol):
 class _Waiter:
     """A one-shot completion signal for one blocked caller.
 
-    A bare lock, taken at creation and released by the checkpoint thread: the
-    cheapest blocking hand-off CPython offers (``threading.Event`` builds a
-    condition variable and a second lock per wait).
+    A bare lock, taken at creation and released once the caller's item is
+    settled: the cheapest blocking hand-off CPython offers
+    (``threading.Event`` builds a condition variable and a second lock per wait).
     """
 
     __slots__ = ("_done", "_set", "error")
@@ -85,16 +92,25 @@ class _Waiter:
         self._set = False
         self.error: BaseException | None = None
 
-    def set(self) -> None:
-        """Wake the caller (only the first call counts)."""
+    def set(self, error: BaseException | None = None) -> None:
+        """Settle the item (with ``error`` if it failed) and wake the caller; only once."""
         if not self._set:
             self._set = True
+            self.error = error
             self._done.release()
+
+    @property
+    def done(self) -> bool:
+        """Whether :meth:`set` was called (waiting returns at once)."""
+        return self._set
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until :meth:`set` (or ``timeout`` seconds); return whether it was set."""
         return self._done.acquire(timeout=-1 if timeout is None else max(0.0, timeout))
 
+
+_UNKNOWN_CALL_BOUND: Final = 620.0
+"""Seconds one call may take when the service does not say (botocore's default timeouts)."""
 
 _REFRESH: Final = object()  # an empty checkpoint: ask the service what changed
 _BARRIER: Final = object()  # nothing to send: wake the waiter once all before it is sent
@@ -108,7 +124,7 @@ class _Item:
 
 
 class Checkpointer:
-    """Batches updates and sends them from one background thread.
+    """Batches updates and sends them, one call at a time, in queue order.
 
     Args:
         service: The durable-execution API.
@@ -134,17 +150,25 @@ class Checkpointer:
         self._state = state
         self._clock = clock
         self._config = config or BatcherConfig()
+        bound = getattr(service, "max_call_seconds", None)
+        # A caller sends its own batch only while a call cannot outlast the invocation.
+        self._call_bound = float(bound) if isinstance(bound, int | float) else _UNKNOWN_CALL_BOUND
         self._cond = threading.Condition(threading.Lock())
         # Everything below is guarded by _cond.
         self._queue: collections.deque[_Item] = collections.deque()
         self._queued_bytes = 0
         self._urgent = 0  # queued items somebody is blocked on
-        self._oldest: float | None = None  # monotonic time of the oldest queued item
+        self._urgent_since: float | None = None  # when the policy started holding them
+        self._active_at = 0.0  # the last update queued while somebody was blocked
+        self._oldest: float | None = None  # when the policy started holding async items
+        self._producers = 1  # threads that may still add updates (the invocation's own)
+        self._sending = False  # a call is in flight (by the thread or by a caller)
+        self._idle = False  # the thread waits with no timeout
+        self._armed: float | None = None  # the thread waits until this monotonic time
         self._closing = False
         self._failure: BaseException | None = None
         self._revoked = False
-        self._token = token  # only the thread reads or writes it after start
-        self._in_flight: list[_Item] = []  # the batch being taken or sent (the thread's own)
+        self._token = token  # only the current sender reads or writes it
         self.calls = 0
         self.updates_sent = 0
         self._thread = threading.Thread(
@@ -161,7 +185,7 @@ class Checkpointer:
             BranchOrphaned: ``scope`` was cancelled (the batch already completed).
             CheckpointError: an earlier call failed; the invocation must end.
         """
-        self._put(update, None, scope)
+        self._put(_Item(update, None, update.size()), scope)
 
     def checkpoint(self, update: OperationUpdate, scope: Scope | None = None) -> None:
         """Queue ``update`` and block until it is durable.
@@ -171,9 +195,7 @@ class Checkpointer:
             SuspendExecution: the service revoked the token chain; the invocation ends PENDING.
             CheckpointError: the call failed.
         """
-        waiter = _Waiter()
-        self._put(update, waiter, scope)
-        self._wait(waiter)
+        self._block(_Item(update, _Waiter(), update.size()), scope)
 
     def refresh(self, scope: Scope | None = None) -> None:
         """Ask the service what changed: a call (with whatever is queued) even if nothing is.
@@ -185,15 +207,11 @@ class Checkpointer:
             SuspendExecution: the service revoked the token chain.
             CheckpointError: the call failed.
         """
-        waiter = _Waiter()
-        self._put(_REFRESH, waiter, scope)
-        self._wait(waiter)
+        self._block(_Item(_REFRESH, _Waiter(), 0), scope)
 
     def flush(self) -> None:
         """Block until everything queued so far is durable (sends nothing by itself)."""
-        waiter = _Waiter()
-        self._put(_BARRIER, waiter, None)
-        self._wait(waiter)
+        self._block(_Item(_BARRIER, _Waiter(), 0), None)
 
     def complete_scope(self, scope: Scope, update: OperationUpdate) -> None:
         """Cancel ``scope`` and send ``update`` (the batch's outcome) durably.
@@ -201,12 +219,27 @@ class Checkpointer:
         Cancelling and queueing happen under one lock, so no update from inside
         the scope can be queued after the outcome.
         """
-        waiter = _Waiter()
+        self._block(_Item(update, _Waiter(), update.size()), None, cancel=scope)
+
+    def add_producers(self, delta: int) -> None:
+        """Tell the batcher that ``delta`` more (or fewer) threads may add updates.
+
+        The invocation's own thread counts from the start. A map/parallel
+        coordinator adds the branches it runs, and takes itself off while it
+        waits for them. A batch that somebody waits for is sent once every
+        counted thread is blocked on the checkpointer (nothing more can join
+        it), or after ``max_linger``: a busy thread delays the others a little,
+        never for long. Counting wrong only changes how full calls are.
+        """
         with self._cond:
-            self._check_usable()
-            scope.cancel()
-            self._append(_Item(update, waiter, update.size()))
-        self._wait(waiter)
+            self._producers += delta
+            if not self._queue or self._sending:
+                return
+            if delta < 0:
+                if self._urgent >= self._producers:
+                    self._cond.notify()  # everyone left is blocked: due now
+            elif self._urgent_since is not None:
+                self._active_at = self._clock.monotonic()  # a starting thread is activity
 
     def close(self) -> None:
         """Flush, stop the thread and join it. Safe to call twice.
@@ -231,31 +264,103 @@ class Checkpointer:
         """The error that stopped the thread, if any."""
         return self._failure
 
-    def _put(self, payload: Any, waiter: _Waiter | None, scope: Scope | None) -> None:
-        size = payload.size() if isinstance(payload, OperationUpdate) else 0
+    def _put(self, item: _Item, scope: Scope | None) -> None:
+        """Queue an asynchronous item; wake the thread only if it must act now."""
         with self._cond:
             if scope is not None and scope.cancelled:
                 raise BranchOrphaned
             self._check_usable()
-            self._append(_Item(payload, waiter, size))
+            self._append(item)
+            if self._sending:
+                return  # the sender looks at the queue again after its call
+            if self._urgent:
+                # Somebody waits and this thread is still adding: that extends the
+                # linger (an armed thread wakes and looks again), unless now due.
+                if self._due_at(active=True) is None or self._idle:
+                    self._cond.notify()
+            elif self._full() or self._urgent >= self._producers or self._idle:
+                # Due now, or the idle thread must start the max_delay window (an
+                # armed thread wakes by then anyway).
+                self._cond.notify()
+
+    def _block(self, item: _Item, scope: Scope | None, *, cancel: Scope | None = None) -> None:
+        """Queue an item somebody waits for, send it (or let the thread), wait for it."""
+        waiter = item.waiter
+        assert waiter is not None
+        batch: list[_Item] | None = None
+        with self._cond:
+            if scope is not None and scope.cancelled:
+                raise BranchOrphaned
+            self._check_usable()
+            if cancel is not None:
+                cancel.cancel()
+            self._append(item)
+            if not self._sending:
+                due = self._due_at(active=True)
+                if due is None and self._may_lead():
+                    # Nobody else can add to this batch and no call is in flight: send it
+                    # from this thread, sparing two thread hand-offs.
+                    self._sending = True
+                    batch = []
+                    self._take(batch)
+                elif due is None or self._armed is None or self._armed > due:
+                    self._cond.notify()
+        if batch is not None:
+            self._lead(batch)
+        self._wait(waiter)
+
+    def _lead(self, batch: list[_Item]) -> None:
+        """Send ``batch`` on the calling thread, then hand the turn back to the thread."""
+        try:
+            self._send(batch)
+        except BaseException as exc:
+            self._crashed(exc, batch)
+        with self._cond:
+            self._sending = False
+            if self._queue or self._closing:
+                self._cond.notify()
 
     def _append(self, item: _Item) -> None:
-        first = not self._queue
-        if first:
-            self._oldest = self._clock.monotonic()
         self._queue.append(item)
         self._queued_bytes += item.size
         if item.waiter is not None:
             self._urgent += 1
+
+    def _full(self) -> bool:
         config = self._config
-        # The first item wakes the idle thread so that it starts the max_delay window.
-        if (
-            first
-            or item.waiter is not None
-            or len(self._queue) >= config.max_updates
-            or self._queued_bytes >= config.max_bytes
-        ):
-            self._cond.notify()
+        return len(self._queue) >= config.max_updates or self._queued_bytes >= config.max_bytes
+
+    def _may_lead(self) -> bool:
+        deadline = self._deadline
+        return deadline is None or deadline.remaining() > self._call_bound
+
+    def _due_at(self, *, active: bool = False) -> float | None:
+        """When the queued batch must be sent (monotonic); ``None``: now (lock held).
+
+        The policy: at once when closing, when a call would be full, or when
+        every thread that may add updates is blocked here (counted by
+        :meth:`add_producers`). Otherwise, while somebody is blocked, the batch
+        waits for the others only as long as they keep adding updates (a gap
+        of ``max_linger``; ``active``: an update was just queued), and at most
+        ``max_hold`` in all: a slow or sleeping thread delays the others a
+        little, never for long. Asynchronous updates alone wait at most
+        ``max_delay`` for company.
+        """
+        if self._closing or self._full() or self._urgent >= self._producers:
+            return None
+        now = self._clock.monotonic()
+        config = self._config
+        if self._urgent:
+            if self._urgent_since is None:
+                self._urgent_since = self._active_at = now
+            elif active:
+                self._active_at = now
+            due = min(self._active_at + config.max_linger, self._urgent_since + config.max_hold)
+        else:
+            if self._oldest is None:
+                self._oldest = now
+            due = self._oldest + config.max_delay
+        return None if due <= now else due
 
     def _check_usable(self) -> None:
         if self._revoked:
@@ -267,7 +372,7 @@ class Checkpointer:
 
     def _wait(self, waiter: _Waiter) -> None:
         deadline = self._deadline
-        if deadline is None:
+        if deadline is None or waiter.done:
             waiter.wait()
         elif not waiter.wait(deadline.remaining()):
             raise DeadlineApproaching
@@ -279,18 +384,45 @@ class Checkpointer:
     # -- the thread ------------------------------------------------------------
 
     def _run(self) -> None:
+        batch: list[_Item] = []
         try:
             while True:
                 with self._cond:
-                    batch = self._next_batch()
-                    if batch is None:
+                    if batch:
+                        self._sending = False  # the previous batch was ours
+                        batch = []
+                    if not self._next_batch(batch):
                         return
                 self._send(batch)
-                self._in_flight = []
         except BaseException as exc:  # nothing may strand a waiter
-            self._crashed(exc)
+            self._crashed(exc, batch)
 
-    def _crashed(self, exc: BaseException) -> None:
+    def _next_batch(self, batch: list[_Item]) -> bool:
+        """Wait until a batch is due and take it into ``batch``; ``False`` at shutdown.
+
+        Called with the lock held.
+        """
+        cond = self._cond
+        while True:
+            if self._sending:
+                pass  # a caller is sending; it wakes us when it is done
+            elif self._queue:
+                due = self._due_at()
+                if due is None:
+                    self._sending = True
+                    self._take(batch)
+                    return True
+                self._armed = due
+                cond.wait(due - self._clock.monotonic())
+                self._armed = None
+                continue
+            elif self._closing:
+                return False
+            self._idle = True
+            cond.wait()
+            self._idle = False
+
+    def _crashed(self, exc: BaseException, taken: Sequence[_Item]) -> None:
         """The loop itself raised (not an API call): fail every waiter, refuse every later call."""
         error = CheckpointError(
             f"the checkpoint thread stopped on an unexpected error ({exc!r}); nothing more can "
@@ -299,36 +431,14 @@ class Checkpointer:
             retryable=True,
         )
         error.__cause__ = exc
-        self._fail(error, self._in_flight)
-        self._in_flight = []
+        self._fail(error, taken)
+        with self._cond:
+            self._sending = False
+            self._cond.notify()
 
-    def _next_batch(self) -> list[_Item] | None:
-        """Wait until a batch is due and take it (called with the lock held)."""
+    def _take(self, batch: list[_Item]) -> None:
+        """Move the next call's items from the queue into ``batch`` (lock held)."""
         config = self._config
-        while True:
-            if self._queue:
-                if (
-                    self._urgent
-                    or self._closing
-                    or len(self._queue) >= config.max_updates
-                    or self._queued_bytes >= config.max_bytes
-                ):
-                    break
-                assert self._oldest is not None
-                remaining = self._oldest + config.max_delay - self._clock.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            elif self._closing:
-                return None
-            else:
-                self._cond.wait()
-        return self._take()
-
-    def _take(self) -> list[_Item]:
-        config = self._config
-        batch: list[_Item] = []
-        self._in_flight = batch  # failed by _crashed if anything raises from here on
         seen: dict[str, OperationAction] = {}
         count = 0
         size = 0
@@ -356,8 +466,10 @@ class Checkpointer:
             batch.append(item)
             if isinstance(update, OperationUpdate) and update.type is OperationType.EXECUTION:
                 break
-        self._oldest = self._clock.monotonic() if queue else None
-        return batch
+        # What is left starts its windows when next looked at.
+        self._oldest = None
+        if not self._urgent:
+            self._urgent_since = None
 
     def _send(self, batch: list[_Item]) -> None:
         updates = [i.payload for i in batch if isinstance(i.payload, OperationUpdate)]
@@ -376,8 +488,7 @@ class Checkpointer:
             error = self._fail(error)
         for item in batch:
             if item.waiter is not None:
-                item.waiter.error = error
-                item.waiter.set()
+                item.waiter.set(error)
 
     def _call(self, updates: list[OperationUpdate]) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())
@@ -419,6 +530,7 @@ class Checkpointer:
             self._queue.clear()
             self._queued_bytes = 0
             self._urgent = 0
+            self._urgent_since = None
             self._oldest = None
             final: BaseException = (
                 SuspendExecution("the service revoked the checkpoint token")
@@ -427,6 +539,5 @@ class Checkpointer:
             )
         for item in stranded:
             if item.waiter is not None:
-                item.waiter.error = final
-                item.waiter.set()
+                item.waiter.set(final)
         return final

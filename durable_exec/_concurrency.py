@@ -318,6 +318,8 @@ class _Coordinator:
         self.nesting = nesting
         self.events: queue.SimpleQueue[tuple[_Branch, str, Any]] = queue.SimpleQueue()
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.workers = max(1, min(len(branches), max_concurrency or POOL_DEFAULT, POOL_MAX))
+        self.producers = 0  # what this batch added to the checkpointer's producer count
         self.next_index = 0
         self.in_flight = 0
         self.running = 0
@@ -403,7 +405,7 @@ class _Coordinator:
                     if timeout is None or near < timeout:
                         timeout, due = near, None
                 try:
-                    event = self.events.get(timeout=timeout)
+                    event = self._next_event(timeout)
                 except queue.Empty:
                     if due is not None:
                         clock.skip_to(due)
@@ -411,14 +413,39 @@ class _Coordinator:
                     continue
                 self._handle(*event)
         finally:
+            self._count_producers(parked=False, done=True)
             if self.pool is not None:
                 self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _next_event(self, timeout: float | None) -> tuple[_Branch, str, Any]:
+        """The next branch event; while blocked here, this thread adds no updates."""
+        try:
+            return self.events.get_nowait()
+        except queue.Empty:
+            pass
+        self._count_producers(parked=True)
+        try:
+            return self.events.get(timeout=timeout)
+        finally:
+            self._count_producers(parked=False)
+
+    def _count_producers(self, *, parked: bool, done: bool = False) -> None:
+        """Tell the checkpointer which threads of this batch may add updates.
+
+        Running branches count (at most one per pool thread); this thread does
+        not while it waits for them. That lets a batch of updates leave as soon
+        as every branch is blocked on it (``Checkpointer.add_producers``).
+        """
+        wanted = 0 if done else min(self.running, self.workers) - (1 if parked else 0)
+        if wanted != self.producers:
+            self.core.invocation.checkpointer.add_producers(wanted - self.producers)
+            self.producers = wanted
 
     def _wind_down(self, deadline: Deadline) -> None:
         """The deadline is near: start nothing, let running branches report, then stop."""
         while self.running:
             try:
-                event = self.events.get(timeout=deadline.remaining())
+                event = self._next_event(deadline.remaining())
             except queue.Empty:
                 break
             kind = event[1]
@@ -477,9 +504,8 @@ class _Coordinator:
 
     def _dispatch(self, branch: _Branch) -> None:
         if self.pool is None:
-            workers = min(len(self.branches), self.max_concurrency or POOL_DEFAULT, POOL_MAX)
             self.pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=max(1, workers),
+                max_workers=self.workers,
                 thread_name_prefix=f"durable-{self.spec.sub_type.lower()}",
             )
             self.core.invocation.register_executor(self.pool)
@@ -487,6 +513,7 @@ class _Coordinator:
         branch.resume_at = None
         self.suspended.pop(branch.index, None)
         self.running += 1
+        self._count_producers(parked=False)  # before it can block on a checkpoint
         self.pool.submit(self._run_branch, branch)
 
     def _run_branch(self, branch: _Branch) -> None:
@@ -510,6 +537,7 @@ class _Coordinator:
                     sub_type=self.spec.branch_sub_type,
                     parent_id=self.op_id,
                     scope=self.scope,
+                    await_outcome=False,
                 )
         except SuspendExecution as signal:
             self.events.put((branch, "suspended", signal))
