@@ -93,6 +93,7 @@ from durable_exec._serde import (
     SerDes,
     SerDesContext,
 )
+from durable_exec._transport_logs import quiet_transport_logs
 from durable_exec._version import __version__
 from durable_exec._waits import (
     WaitForConditionCheckContext,
@@ -183,5 +184,6 @@ __all__ = [
     "durable_step",
     "durable_wait_for_callback",
     "durable_with_child_context",
+    "quiet_transport_logs",
     "with_retry",
 ]

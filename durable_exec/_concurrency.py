@@ -12,17 +12,22 @@ back through a queue. Rules:
 * Branches start in index order. ``max_concurrency`` bounds branches *in
   flight*: a branch suspended on a wait, retry, callback or invoke keeps its
   slot until it finishes.
-* Pool threads: ``min(items, max_concurrency or 32, 256)``; items beyond that
-  wait in the pool's FIFO queue, so a large map never starts one OS thread per item.
+* Pool threads: ``min(items, max_concurrency or 32, 256)``, so a large map never
+  starts one OS thread per item. A branch starts only when a thread is free for
+  it: a branch is in flight only once it runs, never while queued.
 * A branch suspended until a known time (a wait, a step retry) is resumed in
   the same invocation while other branches are still running: at its due time
-  the coordinator asks the service what changed and runs the branch again
-  (it replays up to where it stopped). When no branch is running and none can
-  start, the whole invocation suspends (PENDING); partial results are never
-  returned.
-* When the completion policy is met, the batch completes at once. Branches
-  still running are abandoned: they stop at their next durable call, are
-  reported ``STARTED``, and their threads are joined before the handler returns.
+  the coordinator asks the service what changed and, once the operation the
+  branch waits for is done, runs the branch again (it replays up to where it
+  stopped). A service that is late gets asked again with a growing back-off
+  (0.5 s doubling up to 30 s), never in a tight loop. When no branch is running
+  and none can start, the whole invocation suspends (PENDING); partial results
+  are never returned.
+* When the completion policy is met, no further branch starts. Branches already
+  running go on until they finish or suspend, and are recorded and reported as
+  they end (``SUCCEEDED``, ``FAILED``, or ``STARTED`` when suspended), so the
+  history of an early completion does not depend on thread timing. Branches that
+  never started are neither recorded nor reported.
 """
 
 from __future__ import annotations
@@ -90,6 +95,10 @@ POOL_DEFAULT = 32
 """Pool threads when ``max_concurrency`` is unset."""
 POOL_MAX = 256
 """Upper bound on pool threads for one batch."""
+LATE_POLL_FIRST = 0.5
+"""Seconds before asking the service again about a timer that was due but not done."""
+LATE_POLL_MAX = 30.0
+"""Cap of that back-off, which doubles on every late answer."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -102,6 +111,7 @@ class _Branch:
     status: str = "pending"  # pending | running | suspended | succeeded | failed
     resume_at: float | None = None
     blocked_on: str | None = None  # the operation a suspended branch waits for
+    late_polls: int = 0  # consecutive times its timer was due but the service not done
     result: Any = None
     error: ErrorObject | None = None
 
@@ -213,7 +223,7 @@ def run_batch(
         value = deserialize(result_serdes, payload, op_id, arn)
         stored = payload
         replay_children = False
-        if len(payload) > REPLAY_CHILDREN_THRESHOLD:
+        if payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD:
             stored = summary_envelope(spec.summary_type, result, summary_generator)
             replay_children = True
     except (SuspendExecution, BranchOrphaned, DeadlineApproaching, ExecutionError, InvocationError):
@@ -222,7 +232,9 @@ def run_batch(
     except Exception as error:
         details = error_object(error)
         invocation.checkpointer.complete_scope(scope, update(OperationAction.FAIL, error=details))
-        raise rebuild_error(details, ChildContextError) from None
+        failure = rebuild_error(details, ChildContextError)
+        # The cause is the stored error rebuilt (as on replay), never the live exception.
+        raise failure from failure.__cause__
     invocation.checkpointer.complete_scope(
         scope,
         update(
@@ -288,9 +300,6 @@ def _rebuild_from_children(
     return BatchResult(items, reason)
 
 
-_DONE = ("succeeded", "failed")
-
-
 class _Coordinator:
     """Runs one batch's branches; lives on the caller's thread."""
 
@@ -321,11 +330,10 @@ class _Coordinator:
         self.workers = max(1, min(len(branches), max_concurrency or POOL_DEFAULT, POOL_MAX))
         self.producers = 0  # what this batch added to the checkpointer's producer count
         self.next_index = 0
-        self.in_flight = 0
-        self.running = 0
+        self.in_flight = 0  # admitted and not finished: running or suspended
+        self.running = 0  # handed to a pool thread and not yet reported back
         self.succeeded = 0
         self.failed = 0
-        self.custom_outcome: CompletionOutcome | None = None
         self.suspended: dict[int, _Branch] = {}  # in flight, waiting
         # Heap of (resume_at, index); stale entries are skipped when popped.
         self.timers: list[tuple[float, int]] = []
@@ -363,7 +371,6 @@ class _Coordinator:
         if config.should_complete is not None:
             decision = config.should_complete(self._status())
             if decision.complete:
-                self.custom_outcome = decision.outcome
                 return (
                     CompletionReason.CUSTOM_COMPLETION_FAILED
                     if decision.outcome is CompletionOutcome.FAILED
@@ -387,13 +394,14 @@ class _Coordinator:
                 if self.scope.cancelled:
                     raise BranchOrphaned
                 reason = self._decide()
+                if reason is None:
+                    if deadline is not None and deadline.near():
+                        self._wind_down(deadline)
+                        continue
+                    self._admit()
+                    reason = self._decide()
                 if reason is not None:
-                    return self._result(reason)
-                if deadline is not None and deadline.near():
-                    self._wind_down(deadline)
-                self._admit()
-                reason = self._decide()
-                if reason is not None:
+                    self._settle(deadline)
                     return self._result(reason)
                 if self.running == 0:
                     self._suspend()
@@ -442,7 +450,10 @@ class _Coordinator:
             self.producers = wanted
 
     def _wind_down(self, deadline: Deadline) -> None:
-        """The deadline is near: start nothing, let running branches report, then stop."""
+        """The deadline is near: start nothing, let running branches report, then stop.
+
+        Returns once the batch is complete; otherwise raises :class:`DeadlineApproaching`.
+        """
         while self.running:
             try:
                 event = self._next_event(deadline.remaining())
@@ -454,11 +465,32 @@ class _Coordinator:
                 return
         raise DeadlineApproaching
 
+    def _settle(self, deadline: Deadline | None) -> None:
+        """The batch is complete: wait for the branches still running to finish or suspend.
+
+        Nothing new starts. Waiting (rather than abandoning them) makes what is
+        recorded independent of thread timing: every branch that started is
+        recorded up to where it ends, on every run.
+        """
+        while self.running:
+            timeout = None if deadline is None else deadline.remaining()
+            try:
+                event = self._next_event(timeout)
+            except queue.Empty:
+                break
+            self._handle(*event)
+        if self.running:
+            raise DeadlineApproaching
+
     def _admit(self) -> None:
         deadline = self.core.invocation.deadline
         if deadline is not None and deadline.near():
             return
-        while self.next_index < len(self.branches) and self.in_flight < self.limit:
+        while (
+            self.next_index < len(self.branches)
+            and self.in_flight < self.limit
+            and self.running < self.workers
+        ):
             if self.policy.tolerance_exceeded(self.failed):
                 return
             branch = self.branches[self.next_index]
@@ -569,17 +601,11 @@ class _Coordinator:
             raise BranchOrphaned
         if kind == "suspended":
             branch.status = "suspended"
+            if value.operation_id != branch.blocked_on:
+                branch.late_polls = 0
             branch.blocked_on = value.operation_id
-            resume_at = value.resume_at
-            now = self.core.invocation.clock.now()
-            # A branch that re-suspends for a time already past waits a little, so a
-            # late service timer cannot make the coordinator spin.
-            if resume_at is not None and resume_at <= now:
-                resume_at = now + 0.5
-            branch.resume_at = resume_at
             self.suspended[branch.index] = branch
-            if resume_at is not None:
-                heapq.heappush(self.timers, (resume_at, branch.index))
+            self._arm(branch, value.resume_at)
             return
         self.in_flight -= 1
         if kind == "succeeded":
@@ -602,14 +628,38 @@ class _Coordinator:
             heapq.heappop(timers)
         return None
 
+    def _arm(self, branch: _Branch, resume_at: float | None) -> None:
+        """Schedule ``branch`` to be looked at again at ``resume_at`` (never, if ``None``).
+
+        A time already past means the service was late: it is asked again after a
+        delay that doubles on every late answer, so a late timer costs a handful
+        of calls, not two a second.
+        """
+        now = self.core.invocation.clock.now()
+        if resume_at is not None and resume_at <= now:
+            delay = min(LATE_POLL_FIRST * 2**branch.late_polls, LATE_POLL_MAX)
+            branch.late_polls += 1
+            resume_at = now + delay
+        branch.resume_at = resume_at
+        if resume_at is not None:
+            heapq.heappush(self.timers, (resume_at, branch.index))
+
     def _resume_due(self) -> None:
-        """Ask the service what changed, then run again the branches whose time has come."""
+        """Ask the service what changed, then run again the branches whose time has come.
+
+        A branch whose operation the service has not finished yet is not run (it
+        would only suspend again); it is looked at again after a back-off.
+        """
         invocation = self.core.invocation
         invocation.checkpointer.refresh(self.scope)
         now = invocation.clock.now()
         while (due := self._next_due()) is not None and due <= now:
             _, index = heapq.heappop(self.timers)
-            self._dispatch(self.branches[index])
+            branch = self.branches[index]
+            if self._still_waiting(branch):
+                self._arm(branch, now)
+                continue
+            self._dispatch(branch)
 
     def _suspend(self) -> None:
         """Nothing runs and nothing can start: suspend the invocation.
@@ -627,6 +677,12 @@ class _Coordinator:
         raise SuspendExecution(
             f"batch {self.op_id}: every branch in flight is waiting", self._next_due()
         )
+
+    def _still_waiting(self, branch: _Branch) -> bool:
+        """Whether the service says the operation ``branch`` waits for is not done yet."""
+        if branch.blocked_on is None or branch.blocked_on not in self.core.invocation.state:
+            return False
+        return not self._unblocked(branch)
 
     def _unblocked(self, branch: _Branch) -> bool:
         """Whether the operation ``branch`` waits for has finished (per known state)."""

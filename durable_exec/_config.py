@@ -16,7 +16,13 @@ from typing import Any, Generic, TypeVar
 
 from durable_exec._durations import Duration, DurationLike, to_seconds
 from durable_exec._errors import ValidationError
-from durable_exec._retry import RetryStrategy
+from durable_exec._retry import (
+    LinearRetryStrategyConfig,
+    RetryStrategy,
+    RetryStrategyConfig,
+    create_linear_retry_strategy,
+    create_retry_strategy,
+)
 from durable_exec._serde import SerDes
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "StepConfig",
     "StepSemantics",
     "WaitForCallbackConfig",
+    "as_retry_strategy",
     "complete_batch",
     "continue_batch",
     "validate_name",
@@ -256,6 +263,29 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def as_retry_strategy(value: Any, *, what: str = "retry_strategy") -> Any:
+    """Return ``value`` as a retry strategy callable (``None`` stays ``None``).
+
+    A :class:`RetryStrategyConfig` (or :class:`LinearRetryStrategyConfig`) given
+    where a strategy belongs is turned into the strategy ``create_retry_strategy``
+    (or ``create_linear_retry_strategy``) builds from it: an easy mistake, which
+    AWS's own examples make.
+
+    Raises:
+        ValidationError: ``value`` is neither a config nor callable.
+    """
+    if isinstance(value, RetryStrategyConfig):
+        return create_retry_strategy(value)
+    if isinstance(value, LinearRetryStrategyConfig):
+        return create_linear_retry_strategy(value)
+    if value is not None and not callable(value):
+        raise ValidationError(
+            f"{what} must be callable as (error, attempts_made), or a RetryStrategyConfig; "
+            f"got {value!r}"
+        )
+    return value
+
+
 def _check_concurrency(value: int | None) -> None:
     if value is not None and (not _is_int(value) or value < 1):
         raise ValidationError(f"max_concurrency must be an int of at least 1, got {value!r}")
@@ -268,7 +298,9 @@ class StepConfig:
     Attributes:
         retry_strategy: ``(error, attempts_made) -> RetryDecision``, a
             :class:`~durable_exec.RetryPolicy`, or ``None`` for
-            ``RetryPresets.default()`` (6 attempts).
+            ``RetryPresets.default()`` (6 attempts). A ``RetryStrategyConfig``
+            (or ``LinearRetryStrategyConfig``) is accepted too and used as
+            ``create_retry_strategy(config)`` would build it.
         step_semantics: At-least-once (default) or at-most-once per attempt.
         serdes: Serdes of the result; the extended-type serdes when ``None``.
         sub_type: SubType recorded instead of ``Step`` (1-32 of ``[A-Za-z0-9_-]``).
@@ -280,11 +312,7 @@ class StepConfig:
     sub_type: str | None = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        if self.retry_strategy is not None and not callable(self.retry_strategy):
-            raise ValidationError(
-                f"retry_strategy must be callable as (error, attempts_made), "
-                f"got {self.retry_strategy!r}"
-            )
+        object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
         if not isinstance(self.step_semantics, StepSemantics):
             raise ValidationError(
                 f"step_semantics must be a StepSemantics, got {self.step_semantics!r}"
@@ -341,9 +369,16 @@ class CallbackConfig:
 
 @dataclasses.dataclass(frozen=True)
 class WaitForCallbackConfig(CallbackConfig):
-    """:class:`CallbackConfig` plus the retry strategy of the submitter step."""
+    """:class:`CallbackConfig` plus the retry strategy of the submitter step.
+
+    ``retry_strategy`` takes what :attr:`StepConfig.retry_strategy` takes.
+    """
 
     retry_strategy: RetryStrategy | Callable[[Exception, int], Any] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,6 +33,7 @@ from durable_exec._config import (
     ParallelConfig,
     StepConfig,
     WaitForCallbackConfig,
+    as_retry_strategy,
     validate_name,
 )
 from durable_exec._durations import Duration, DurationLike
@@ -128,6 +129,17 @@ class DurableContext:
     def logger(self) -> DurableLogger:
         """A logger that adds the execution ARN (and parent id) and is silent during replay."""
         return self._core.logger
+
+    @property
+    def is_virtual(self) -> bool:
+        """Whether this context records nothing for itself.
+
+        True inside ``run_in_child_context`` with ``ChildConfig(is_virtual=True)``
+        and inside FLAT map/parallel branches: their operations' ids derive from the
+        context's own id, but they record the enclosing context as their parent.
+        """
+        core = self._core
+        return core.record_parent != core.ids.prefix
 
     @property
     def _invocation(self) -> Invocation:
@@ -540,7 +552,8 @@ class WithRetryConfig:
 
     Attributes:
         retry_strategy: ``(error, attempt) -> RetryDecision``; by default
-            ``create_retry_strategy()`` (3 attempts).
+            ``create_retry_strategy()`` (3 attempts). A ``RetryStrategyConfig`` is
+            used as ``create_retry_strategy(config)`` would build it.
         wrap_with_run_in_child_context: Run the block in a child context (recommended:
             each attempt's operations then stay grouped under one parent).
         child_context_config: Config of that child context.
@@ -549,6 +562,9 @@ class WithRetryConfig:
     retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
     wrap_with_run_in_child_context: bool = True
     child_context_config: ChildConfig[Any] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
 
 
 def with_retry(

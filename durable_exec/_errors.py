@@ -198,9 +198,13 @@ class SerDesError(DurableExecutionsError):
 class PayloadSizeError(SerDesError):
     """A serialised value is larger than the service stores for one operation.
 
-    Raised (and recorded as the operation's failure) instead of sending a
-    checkpoint the service would refuse. The message names the operation, the
-    size and the limit.
+    Raised instead of sending a checkpoint the service would refuse; the message
+    names the operation, the size and the limit. A chained-invoke payload raises
+    it before anything is checkpointed. A step result or wait_for_condition state
+    is recorded as the operation's failure under the one wire name every serdes
+    failure has (as in the official SDK), so the operation raises the
+    :class:`SerDesError` rebuilt from that record, with this message, on the first
+    run and on every replay alike.
     """
 
 

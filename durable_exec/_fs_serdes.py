@@ -202,8 +202,10 @@ class FileSystemSerDes(SerDes[Any]):
         file_name = f"{_segment(serdes_context.operation_id, encoding)}.json"
         return os.path.join(self._base_path, *names, file_name)
 
-    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str | None:
         """Write ``value`` (to a file, or inline in ``OVERFLOW`` mode) and return the envelope.
+
+        Nothing is written when the inner serdes stores nothing (returns ``None``).
 
         Raises:
             RetryableSerDesError: The file could not be written (the invocation
@@ -213,6 +215,8 @@ class FileSystemSerDes(SerDes[Any]):
         """
         config = self._config
         text = config.serdes.serialize(value, serdes_context)
+        if text is None:
+            return None
         if config.storage_mode is FileSystemSerDesMode.OVERFLOW:
             inline = json.dumps({"data": text})
             if len(inline.encode()) <= _OVERFLOW_AT:

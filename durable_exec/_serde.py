@@ -67,8 +67,8 @@ class SerDes(abc.ABC, Generic[T]):
     """
 
     @abc.abstractmethod
-    def serialize(self, value: T, serdes_context: SerDesContext) -> str:
-        """Return ``value`` as a string."""
+    def serialize(self, value: T, serdes_context: SerDesContext) -> str | None:
+        """Return ``value`` as a string (``None``: nothing is stored; it reads back as ``None``)."""
 
     @staticmethod
     def is_primitive(obj: Any) -> bool:
@@ -96,12 +96,12 @@ class JsonSerDes(SerDes[Any]):
 
 
 class PassThroughSerDes(SerDes[Any]):
-    """Strings go through unchanged (the default for callback results)."""
+    """Strings go through unchanged (the default for callback results); so does ``None``."""
 
-    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
-        """Return ``value`` itself; it must be a string."""
-        if not isinstance(value, str):
-            raise TypeError(f"PassThroughSerDes takes str, got {type(value).__name__}")
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str | None:
+        """Return ``value`` itself; it must be a string or ``None`` (nothing stored)."""
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"PassThroughSerDes takes str or None, got {type(value).__name__}")
         return value
 
     def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
@@ -221,7 +221,9 @@ def _decode(tag: Any, value: Any) -> Any:
     extra = _EXTRA.get(tag)
     if extra is not None:
         return extra[2]({k: _unwrap(v) for k, v in _expect(value, dict).items()})
-    raise SerDesError(f'Unknown type tag: "{tag}"')
+    if isinstance(tag, str) and len(tag) <= 8 and tag.isalnum():
+        raise SerDesError(f'Unknown type tag: "{tag}"')
+    raise SerDesError(f"Unknown type tag (a {type(tag).__name__} that is no tag)")
 
 
 def _expect(value: Any, kind: type[T]) -> T:
@@ -261,8 +263,10 @@ PASS_THROUGH_SERDES = PassThroughSerDes()
 
 def serialize(
     serdes: SerDes[Any] | None, value: Any, operation_id: str, durable_execution_arn: str
-) -> str:
+) -> str | None:
     """Serialise ``value`` for an operation, mapping failures to :class:`SerDesError`.
+
+    ``None`` (a serdes may return it) means no payload; it deserialises to ``None``.
 
     Args:
         serdes: The serdes to use; the extended-type serdes when ``None``.
@@ -283,9 +287,10 @@ def serialize(
             stack_trace=exc.stack_trace,
         ) from exc
     except Exception as exc:
+        # As on the way back: the exception's text may quote the value; name its type.
         raise SerDesError(
             f"operation {operation_id}: cannot serialise {type(value).__name__} with "
-            f"{type(codec).__name__}: {type(exc).__name__}: {exc}",
+            f"{type(codec).__name__}: {type(exc).__name__}",
             error_type="SerDesError",
         ) from exc
 
@@ -313,8 +318,10 @@ def deserialize(
             stack_trace=exc.stack_trace,
         ) from exc
     except Exception as exc:
+        # The exception's text may quote the stored value (fromisoformat does): name
+        # the operation, the codec and the exception type only.
         raise SerDesError(
             f"operation {operation_id}: cannot deserialise the stored payload with "
-            f"{type(codec).__name__}: {type(exc).__name__}: {exc}",
+            f"{type(codec).__name__}: {type(exc).__name__}",
             error_type="SerDesError",
         ) from exc

@@ -224,9 +224,11 @@ _default_client: Any = None  # guarded by _client_lock
 def default_lambda_client() -> LambdaClient:
     """Return the process-wide botocore ``lambda`` client, creating it on first use.
 
-    It honours the standard botocore configuration (``AWS_REGION``,
-    ``AWS_ENDPOINT_URL_LAMBDA``, credentials chain). botocore's own retries are
-    off: transient errors are retried in one layer only, by this module.
+    It honours the standard botocore configuration (``AWS_DEFAULT_REGION`` or the
+    profile's region, ``AWS_ENDPOINT_URL_LAMBDA``, credentials chain) and, as
+    Lambda's runtime and the other AWS SDKs do, ``AWS_REGION``, which wins when
+    set. botocore's own retries are off: transient errors are retried in one
+    layer only, by this module.
     """
     global _default_client  # noqa: PLW0603 - one client per process, reused across warm starts
     with _client_lock:
@@ -237,6 +239,8 @@ def default_lambda_client() -> LambdaClient:
             session = botocore.session.get_session()
             _default_client = session.create_client(
                 "lambda",
+                # botocore itself reads only AWS_DEFAULT_REGION; None keeps its chain.
+                region_name=os.environ.get("AWS_REGION") or None,
                 config=botocore.config.Config(
                     retries={"total_max_attempts": 1, "mode": "standard"},
                     connect_timeout=5,

@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import enum
 import math
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -123,6 +124,20 @@ def _timestamp(value: Any, *, field: str) -> float | None:
     )
 
 
+_CAPTURE_STACK_TRACES = False
+
+
+def capture_stack_traces(*, enabled: bool) -> None:
+    """Record tracebacks in the ``StackTrace`` of errors described from now on (process-wide).
+
+    Off by default, as in the official SDK: a traceback can hold sensitive
+    values and would leave the function in the checkpoint. The ``durable-exec``
+    command line turns it on, since its store stays on the developer's machine.
+    """
+    global _CAPTURE_STACK_TRACES  # noqa: PLW0603 - one process-wide switch
+    _CAPTURE_STACK_TRACES = enabled
+
+
 @dataclasses.dataclass(slots=True)
 class ErrorObject:
     """An error as the API stores it (``ErrorObject``).
@@ -146,8 +161,8 @@ class ErrorObject:
         The message is ``str(error)`` (an operation error's ``message``); the type is
         the class name (builtins bare, the SDK's own errors under the official SDK's
         names, anything else ``module.QualName``). An operation error keeps its
-        ``data`` and ``stack_trace``; no traceback is ever captured, since it could
-        hold sensitive values.
+        ``data`` and ``stack_trace``; no traceback is captured, since it could
+        hold sensitive values, unless :func:`capture_stack_traces` turned it on.
         """
         if isinstance(error, DurableOperationError | SerDesError):
             return cls(
@@ -156,7 +171,10 @@ class ErrorObject:
                 data=error.data,
                 stack_trace=error.stack_trace,
             )
-        return cls(message=str(error), type=wire_type_name(type(error)))
+        trace = None
+        if _CAPTURE_STACK_TRACES and error.__traceback__ is not None:
+            trace = traceback.format_exception(type(error), error, error.__traceback__)
+        return cls(message=str(error), type=wire_type_name(type(error)), stack_trace=trace)
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any] | None) -> ErrorObject | None:
@@ -274,7 +292,11 @@ class Operation:
             raise WireFormatError(f"an operation must be a JSON object, got {type(raw).__name__}")
         op_id = raw.get("Id")
         if not isinstance(op_id, str) or not op_id:
-            raise WireFormatError(f"operation without a valid Id: {_preview(raw)}")
+            # Never quote the operation: its Result or Error could be anything.
+            raise WireFormatError(
+                f"operation without a valid Id (Id is a {type(op_id).__name__}, "
+                f"Type {_preview(raw.get('Type'))})"
+            )
         raw_type, raw_status = raw.get("Type"), raw.get("Status")
         # Only strings are looked up: a list or dict here would be unhashable.
         op_type = _TYPES.get(raw_type) if isinstance(raw_type, str) else None

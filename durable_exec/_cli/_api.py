@@ -37,7 +37,7 @@ class DurableApi:
         try:
             response = method(**kwargs)
         except StoreError as exc:
-            raise CliError(str(exc)) from exc
+            raise CliError(str(exc), kind="store") from exc
         except Exception as exc:
             raise self._translate(exc, not_found) from exc
         return dict(response)
@@ -48,9 +48,9 @@ class DurableApi:
             code = response["Error"].get("Code", "")
             message = response["Error"].get("Message") or str(exc)
             if code == "ResourceNotFoundException":
-                return CliError(f"{not_found} ({message})")
+                return CliError(f"{not_found} ({message})", kind="not_found")
             if code == "CallbackTimeoutException":
-                return CliError(f"the callback is closed: {message}")
+                return CliError(f"the callback is closed: {message}", kind="callback_closed")
             return CliError(f"{code}: {message}")
         if type(exc).__module__.startswith("botocore"):
             import botocore.exceptions as errors

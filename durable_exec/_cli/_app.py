@@ -8,12 +8,20 @@ never a traceback. argparse's own errors take the same path.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from durable_exec._cli._errors import EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from durable_exec._cli._errors import (
+    EXIT_INTERRUPTED,
+    EXIT_SUCCEEDED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    CliError,
+)
 from durable_exec._version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -27,7 +35,9 @@ _EPILOG = """\
 exit codes: 0 succeeded, 1 failed/timed out/stopped, 2 usage or input error,
 3 still waiting (for a callback, or detached)
 
-Executions are stored in ./.durable/executions.db (--store or $DURABLE_EXEC_STORE).
+Executions are stored in the nearest .durable/executions.db, found walking up from the
+current directory as git finds .git/ (created here by `run` if there is none);
+--store PATH or $DURABLE_EXEC_STORE choose another. `durable-exec info` shows which.
 See docs/cli.md for examples.
 """
 
@@ -43,8 +53,8 @@ def _store(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         metavar="PATH",
-        help="the SQLite store of local executions "
-        "(default: $DURABLE_EXEC_STORE or ./.durable/executions.db)",
+        help="the SQLite store of local executions (default: $DURABLE_EXEC_STORE, else the "
+        "nearest .durable/executions.db walking up from here)",
     )
 
 
@@ -60,6 +70,22 @@ def _remote(parser: argparse.ArgumentParser) -> None:
 
 def _function_name(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--function-name", metavar="NAME", help=help_text)
+
+
+def _logging_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show log records (context.logger ...) on stderr: -v INFO, -vv DEBUG",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="show log records at this level and above on stderr",
+    )
 
 
 def _drive_options(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=int, metavar="SECONDS", help="the execution timeout (default: a year)"
     )
     _drive_options(run)
+    _logging_options(run)
     _store(run)
     _json(run)
 
@@ -126,12 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--real-time", action="store_true", help="use the system clock and really wait"
     )
     _drive_options(resume)
+    _logging_options(resume)
     _store(resume)
     _json(resume)
 
-    listing = commands.add_parser("list", help="list executions")
+    listing = commands.add_parser("list", help="list executions, newest first")
     listing.add_argument("--status", type=str.upper, choices=_STATUSES, help="only this status")
     _function_name(listing, "only this function (required with --endpoint/--region)")
+    listing.add_argument(
+        "--search", metavar="TEXT", help="only executions whose name, function or ARN has TEXT"
+    )
+    listing.add_argument(
+        "--limit",
+        type=_page_size,
+        default=50,
+        metavar="N",
+        help="at most N executions (1-1000, default 50)",
+    )
+    listing.add_argument(
+        "--cursor", metavar="CURSOR", help="the next page (printed when there are more)"
+    )
     _store(listing)
     _remote(listing)
     _json(listing)
@@ -160,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
         "message. '-' reads it from stdin.",
     )
     callback.add_argument("action", choices=("succeed", "fail", "heartbeat"))
-    callback.add_argument("callback_id", metavar="CALLBACK_ID")
+    callback.add_argument(
+        "callback_id",
+        metavar="CALLBACK",
+        help="the callback id, or EXECUTION/CALLBACK-NAME (e.g. approve-1/manager-approval)",
+    )
     callback.add_argument("payload", metavar="PAYLOAD", nargs="?")
     callback.add_argument(
         "--error-type", default="CallbackFailed", metavar="TYPE", help="ErrorType of `fail`"
@@ -169,13 +214,54 @@ def build_parser() -> argparse.ArgumentParser:
     _store(callback)
     _remote(callback)
     _json(callback)
+
+    info = commands.add_parser(
+        "info",
+        help="show the store in use (and how it was found), what it holds, and versions",
+    )
+    _store(info)
+    _json(info)
     return parser
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
-    sys.stderr.flush()
+def _page_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be between 1 and 1000")
+    return value
+
+
+def _fail(message: str, code: int = EXIT_USAGE, *, kind: str, as_json: bool) -> int:
+    from durable_exec._cli._commands import out
+    from durable_exec._cli._render import clean, to_json
+
+    if as_json:
+        out(to_json({"error": {"code": kind, "message": message, "exit_code": code}}))
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"{PROG}: error: {clean(message)}\n")
+        sys.stderr.flush()
     return code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that the run ends as Ctrl-C does."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
+def _threads_left() -> bool:
+    """Whether threads other than this one (a handler's workers, say) still run."""
+    import threading
+
+    return any(
+        t is not threading.current_thread() and not t.daemon and t.is_alive()
+        for t in threading.enumerate()
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,28 +272,68 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         0 succeeded, 1 the execution failed/timed out/stopped, 2 usage or input
-        error, 3 still waiting (a callback, or detached), 130 interrupted.
+        error, 3 still waiting (a callback, or detached, or another process runs
+        it), 130 interrupted (143 for SIGTERM).
     """
     from durable_exec._cli._commands import COMMANDS
 
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in arguments
     parser = build_parser()
+    previous = None
+    if threading_is_main():
+        with contextlib.suppress(ValueError, OSError):
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         return COMMANDS[args.command](args)
     except CliError as exc:
-        return _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return _fail("interrupted (the store is consistent; `resume` continues)", EXIT_INTERRUPTED)
+        return _fail(str(exc), exc.exit_code, kind=exc.kind, as_json=as_json)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        result = _fail(
+            f"{what}; the store is consistent: `durable-exec resume` retries the invocation "
+            "that was running",
+            code,
+            kind="interrupted",
+            as_json=as_json,
+        )
+        if _threads_left():
+            # A handler's worker threads may still be inside a step: do not wait for them.
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(result)
+        return result
     except BrokenPipeError:
         # The reader went away (`durable-exec list | head`): nothing more to say.
-        sys.stderr.close()
-        return EXIT_USAGE
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return EXIT_SUCCEEDED
     except Exception as exc:
         if os.environ.get(DEBUG_ENV):
             raise
         return _fail(
-            f"internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for a traceback)"
+            f"internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for a traceback)",
+            EXIT_USAGE,
+            kind="internal_error",
+            as_json=as_json,
         )
+    finally:
+        if previous is not None:
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signal.SIGTERM, previous)
+
+
+def threading_is_main() -> bool:
+    """Whether this is the main thread (the only one that may set signal handlers)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -66,6 +66,7 @@ class HandlerCrashedError(CliError):
             f"the handler raised on {attempts} invocations in a row and was not retried further "
             f"(the execution stays RUNNING; fix it and resume): {type(error).__name__}: {error}",
             EXIT_FAILED,
+            kind="handler_crashed",
         )
         self.arn = arn
         self.error = error
@@ -85,6 +86,7 @@ class Driver:
             a parent (None: there are none).
         max_invocation_retries: Consecutive invocations that may raise before
             the driver gives up (Lambda would keep retrying).
+        owner: Recorded with each invocation while it is in flight (who runs it).
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Driver:
         link: Callable[[str, str, str], None] | None = None,
         children_of: Callable[[str], list[tuple[str, str]]] | None = None,
         max_invocation_retries: int = 3,
+        owner: str | None = None,
     ) -> None:
         self.service = service
         self.clock = clock
@@ -105,6 +108,7 @@ class Driver:
         self._link = link
         self._children_of = children_of
         self.max_invocation_retries = max_invocation_retries
+        self.owner = owner
         self._client = ObservedClient(service, progress)
         self._handlers: dict[str, DurableHandler[Any]] = {}
         # parent ARN -> {CHAINED_INVOKE operation id: child ARN}, for open invokes only.
@@ -191,7 +195,7 @@ class Driver:
             raise CliError(f"execution {arn} used {_MAX_INVOCATIONS} invocations", EXIT_FAILED)
         self._invocations[arn] = count
         service = self.service
-        event = service.invocation_event(arn)
+        event = service.invocation_event(arn, owner=self.owner)
         name = arn.rsplit("/", 2)[-2] if "/" in arn else arn
         self.progress.invocation(name)
         context = FakeLambdaContext(bare_function_name(arn), clock=self.clock)

@@ -21,6 +21,7 @@ from durable_exec._cli._view import ExecutionView, OperationView, display_value,
 __all__ = [
     "Glyphs",
     "callback_hint",
+    "clean",
     "execution_json",
     "format_duration",
     "format_time",
@@ -31,6 +32,7 @@ __all__ = [
     "render_history",
     "render_list",
     "render_timeline",
+    "stored_list_json",
     "to_json",
 ]
 
@@ -64,6 +66,38 @@ class Glyphs:
 
 UNICODE: Final = Glyphs("├─ ", "└─ ", "│  ", "   ", "✓", "✗", "…", "•", "█", "░", "▏", "→", "…")
 ASCII: Final = Glyphs("|- ", "`- ", "|  ", "   ", "+", "x", ".", "*", "#", "-", "|", "->", "...")
+
+
+# C0 and C1 control characters, DEL, and the bidirectional overrides and isolates:
+# anything that can move the cursor, retitle the window or reorder what is shown.
+_CONTROL_RE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_NO_NEWLINE_RE: Final = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)
+_JSON_UNSAFE_RE: Final = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def clean(text: object, *, keep_newlines: bool = False) -> str:
+    r"""Return ``text`` with control characters shown as escapes (``\\x1b``), never raw.
+
+    Names, payloads, error messages and ids come from handlers and from
+    whoever answers a callback; printed raw, an escape sequence could retitle
+    the terminal, clear it or fake output. ``keep_newlines`` leaves line
+    breaks alone (for multi-line text such as a stack trace).
+    """
+    string = text if isinstance(text, str) else str(text)
+    pattern = _CONTROL_NO_NEWLINE_RE if keep_newlines else _CONTROL_RE
+    return pattern.sub(_visible, string)
 
 
 def glyphs_for(encoding: str | None) -> Glyphs:
@@ -229,7 +263,11 @@ def _rows(
 def _table(rows: list[list[str]]) -> list[str]:
     if not rows:
         return []
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    rows = [[clean(cell) for cell in row] for row in rows]
+    # A row with only a first cell (a "... N more" summary) is printed as it is,
+    # so it does not widen the column.
+    tabular = [row for row in rows if any(row[1:])] or rows
+    widths = [max(len(row[i]) for row in tabular) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
         if not any(row[1:]):
@@ -248,13 +286,16 @@ def render_execution(view: ExecutionView, glyphs: Glyphs = UNICODE, show_all: bo
     count = len(view.invocations)
     invocations = f", {count} invocation{'s' if count != 1 else ''}" if count else ""
     lines = [
-        f"{_symbol(view.status, glyphs)} {view.name}  {view.status}{took}{invocations}",
-        f"  function  {view.function_name}",
-        f"  arn       {view.arn}",
+        (
+            f"{_symbol(view.status, glyphs)} {clean(view.name)}  {clean(view.status)}"
+            f"{took}{invocations}"
+        ),
+        f"  function  {clean(view.function_name)}",
+        f"  arn       {clean(view.arn)}",
         f"  started   {format_time(view.start)}",
     ]
     if view.input is not None:
-        lines.append(f"  input     {preview(view.input, glyphs)}")
+        lines.append(f"  input     {clean(preview(view.input, glyphs))}")
     if view.roots:
         lines.append("")
         header = ["operation", "type", "status", "start", "took", "", "result"]
@@ -265,29 +306,46 @@ def render_execution(view: ExecutionView, glyphs: Glyphs = UNICODE, show_all: bo
         lines.extend(["", "(no operations yet)"])
     lines.append("")
     if view.status == "SUCCEEDED":
-        lines.append(f"result: {preview(view.result, glyphs, limit=400) or 'null'}")
+        lines.append(f"result: {clean(preview(view.result, glyphs, limit=400)) or 'null'}")
     elif view.error is not None:
-        lines.append(f"error: {error_line(view.error)}")
+        lines.append(f"error: {clean(error_line(view.error))}")
+        lines.extend(stack_trace_lines(view.error))
     if view.invocation_errors:
         last = view.invocation_errors[-1]
         errors = len(view.invocation_errors)
-        lines.append(f"{errors} invocation(s) raised; the last: {error_line(last)}")
+        lines.append(f"{errors} invocation(s) raised; the last: {clean(error_line(last))}")
     return "\n".join(lines)
 
 
-def callback_hint(view: ExecutionView, command: str, options: str = "") -> list[str]:
+def stack_trace_lines(error: dict[str, Any] | None, indent: str = "  ") -> list[str]:
+    """Return an ErrorObject's ``StackTrace`` as indented lines (control characters escaped)."""
+    trace = (error or {}).get("StackTrace")
+    if not isinstance(trace, list) or not trace:
+        return []
+    text = "".join(str(chunk) if str(chunk).endswith("\n") else f"{chunk}\n" for chunk in trace)
+    return [f"{indent}{line}" for line in clean(text, keep_newlines=True).rstrip("\n").split("\n")]
+
+
+def callback_hint(
+    view: ExecutionView,
+    command: str,
+    options: str = "",
+    refs: dict[str, str] | None = None,
+) -> list[str]:
     """Return lines telling how to answer each open callback of ``view``.
 
     Args:
         view: The execution.
         command: The program name to print (``durable-exec``).
         options: Options to append to each command (``--store PATH``...).
+        refs: Short ``EXECUTION/NAME`` forms by callback id, used instead of the id.
     """
     lines: list[str] = []
     for op in view.waiting_callbacks:
-        label = view.callback_label(op)
-        quoted = shlex.quote(op.callback_id or "")
-        lines.append(f"waiting for callback {label!r} of {view.name}; answer it with:")
+        label = clean(view.callback_label(op))
+        ref = (refs or {}).get(op.callback_id or "") or op.callback_id or ""
+        quoted = clean(shlex.quote(ref))
+        lines.append(f"waiting for callback {label!r} of {clean(view.name)}; answer it with:")
         lines.append(f"  {command} callback succeed {quoted} 'RESULT'{options}")
         lines.append(f"  {command} callback fail {quoted} 'MESSAGE'{options}")
     return lines
@@ -325,7 +383,7 @@ def render_timeline(
     def walk(ops: Sequence[OperationView], depth: int) -> None:
         shown = ops if show_all or len(ops) <= COLLAPSE_AFTER + 1 else ops[:COLLAPSE_AFTER]
         for op in shown:
-            labels.append(("  " * depth + op.label, op))
+            labels.append(("  " * depth + clean(op.label), op))
             walk(op.children, depth + 1)
         if len(shown) < len(ops):
             labels.append(("  " * depth + f"{glyphs.ellipsis} {len(ops) - len(shown)} more", None))
@@ -443,7 +501,9 @@ def to_json(value: object) -> str:
             return bytes(item).decode("utf-8", "replace")
         return str(item)
 
-    return json.dumps(value, indent=2, ensure_ascii=False, default=default)
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=default)
+    # json escapes C0 controls itself; escape C1, DEL and bidi controls too (still valid JSON).
+    return _JSON_UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _error_json(error: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -516,6 +576,31 @@ def execution_json(view: ExecutionView) -> dict[str, Any]:
 def history_json(arn: str, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Return raw history events under stable top-level keys."""
     return {"execution_arn": arn, "events": list(events)}
+
+
+def stored_list_json(page: Any) -> dict[str, Any]:
+    """Return one page of the local store's listing with stable snake_case keys."""
+    prefix_of: dict[str, str] = {}
+    items = []
+    for entry in page.items:
+        prefix = prefix_of.setdefault(entry.arn, entry.arn.split(":function:", 1)[0])
+        items.append(
+            {
+                "arn": entry.arn,
+                "name": entry.name,
+                "function_name": entry.function_name,
+                "function_arn": f"{prefix}:function:{entry.function_name}:{entry.qualifier}",
+                "status": entry.status,
+                "start": iso(entry.start_ts),
+                "end": iso(entry.end_ts),
+                "invocations": entry.invocation_count,
+                "operations": entry.operation_count,
+                "error": None
+                if entry.error_type is None and entry.error_message is None
+                else {"type": entry.error_type, "message": entry.error_message},
+            }
+        )
+    return {"executions": items, "total": page.total, "next_cursor": page.next_cursor}
 
 
 def list_json(executions: Sequence[dict[str, Any]]) -> dict[str, Any]:

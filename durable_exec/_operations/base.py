@@ -211,7 +211,8 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
     ``wrapper`` (``StepError``, ``ChildContextError``...) carrying the stored
     message, type, data and stack trace, whose ``__cause__`` is the stored error
     rebuilt as the SDK class it names (or a plain :class:`DurableOperationError`).
-    A stored :class:`SerDesError` is raised as itself.
+    A stored :class:`SerDesError` (any subclass is recorded under that one name, as
+    the official SDK records it) is raised as a plain :class:`SerDesError`.
 
     Args:
         error: The checkpointed error (``None`` gives a generic message).
@@ -221,7 +222,11 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
         return wrapper("Unknown error. No ErrorObject exists on the Checkpoint Operation.")
     named = class_for_wire_type(error.type)
     if named is SerDesError:
-        return SerDesError(error.message, error.type, error.data, error.stack_trace)
+        serdes_error = SerDesError(error.message, error.type, error.data, error.stack_trace)
+        serdes_error.__cause__ = DurableOperationError(
+            error.message, error.type, error.data, error.stack_trace
+        )
+        return serdes_error
     result = wrapper(error.message, error.type, error.data, error.stack_trace)
     cause_cls = (
         named

@@ -6,7 +6,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from durable_exec._config import ChildConfig
-from durable_exec._errors import ChildContextError, DurableOperationError, UnrecoverableError
+from durable_exec._errors import (
+    ChildContextError,
+    DurableOperationError,
+    NonDeterministicExecutionError,
+    UnrecoverableError,
+)
 from durable_exec._operations.base import (
     ContextCore,
     error_object,
@@ -42,6 +47,8 @@ def run_child(
 ) -> T:
     """Run ``func`` in a child context; see ``DurableContext.run_in_child_context``."""
     op_id = core.next_id()
+    if config.is_virtual:
+        return _run_virtual(core, op_id, func, name, config, error_class)
     return run_child_at(
         core,
         op_id,
@@ -108,8 +115,21 @@ def run_child_at(
     checkpointer = invocation.checkpointer
     send = checkpointer.checkpoint if await_outcome else checkpointer.enqueue
     context = core.make_context(child)
+    replayed = op is not None and op.status is OperationStatus.SUCCEEDED
+    stored: str | None = None
+    options: dict[str, Any] = {"ReplayChildren": False}
     try:
         result = func(context)
+        # The result goes through the serdes on every run (ReplayChildren replays too),
+        # so the first run and every replay return equal values. A value the serdes
+        # refuses, or a failing summary generator, fails the context like an error.
+        payload = serialize(config.serdes, result, op_id, invocation.arn)
+        value = deserialize(config.serdes, payload, op_id, invocation.arn)
+        stored = payload
+        if not replayed and payload is not None and len(payload) > REPLAY_CHILDREN_THRESHOLD:
+            generator = summary or config.summary_generator
+            stored = generator(result) if generator is not None else ""
+            options = {"ReplayChildren": True}
     except UnrecoverableError:
         raise
     except Exception as error:
@@ -119,19 +139,49 @@ def run_child_at(
         send(update(OperationAction.FAIL, error=details), own_scope)
         failure = rebuild_error(details, error_class)
         raise failure from failure.__cause__
-    if op is not None and op.status is OperationStatus.SUCCEEDED:
+    if replayed:
         # ReplayChildren: the value was rebuilt from the children's checkpoints.
-        return result
-    payload = serialize(config.serdes, result, op_id, invocation.arn)
-    value = deserialize(config.serdes, payload, op_id, invocation.arn)
-    options: dict[str, Any] = {"ReplayChildren": False}
-    stored: str | None = payload
-    if len(payload) > REPLAY_CHILDREN_THRESHOLD:
-        generator = summary or config.summary_generator
-        stored = generator(result) if generator is not None else ""
-        options = {"ReplayChildren": True}
+        return value  # type: ignore[no-any-return]
     send(update(OperationAction.SUCCEED, payload=stored, options=options), own_scope)
     return value  # type: ignore[no-any-return]
+
+
+def _run_virtual(
+    core: ContextCore,
+    op_id: str,
+    func: Callable[[Any], T],
+    name: str | None,
+    config: ChildConfig[T],
+    error_class: type[DurableOperationError],
+) -> T:
+    """Run ``func`` in a virtual child context: nothing is recorded for the context itself.
+
+    The child still takes an id from the parent's counter, and its operations' ids
+    are derived from it, so replay stays deterministic; those operations record the
+    calling context's parent as their ``ParentId``. Its result is round-tripped
+    through the serdes and never stored: every invocation runs ``func`` again, whose
+    operations replay from their own checkpoints. A failure is raised as
+    ``error_class`` (the same error on every invocation, since the failing
+    operation replays its stored error), with no FAIL record.
+    """
+    invocation = core.invocation
+    if op_id in invocation.state:
+        raise NonDeterministicExecutionError(
+            f"found a checkpoint at the id of virtual child context {name or op_id} ({op_id}): "
+            "the history was written by a child context that was not virtual",
+            step_id=op_id,
+        )
+    child = core.child(None, prefix=op_id, virtual_parent=core.record_parent)
+    context = core.make_context(child)
+    try:
+        result = func(context)
+    except UnrecoverableError:
+        raise
+    except Exception as error:
+        failure = rebuild_error(error_object(error), error_class)
+        raise failure from failure.__cause__
+    payload = serialize(config.serdes, result, op_id, invocation.arn)
+    return deserialize(config.serdes, payload, op_id, invocation.arn)  # type: ignore[no-any-return]
 
 
 def op_is_done(op: Any) -> bool:

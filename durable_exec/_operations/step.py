@@ -138,9 +138,12 @@ def run_step(
         check_payload(payload, MAX_STEP_PAYLOAD, what="the result of step", op_id=op_id, name=name)
         value = deserialize(config.serdes, payload, op_id, invocation.arn)
     except SerDesError as error:
-        # Serialisation is deterministic: retrying cannot help, so the step fails now.
-        core.checkpoint(update(OperationAction.FAIL, error=error_object(error)))
-        raise
+        # Serialisation is deterministic: retrying cannot help, so the step fails now,
+        # raising what every replay rebuilds from the FAIL record (a SerDesError).
+        details = error_object(error)
+        core.checkpoint(update(OperationAction.FAIL, error=details))
+        failure = rebuild_error(details, StepError)
+        raise failure from failure.__cause__
     core.checkpoint(update(OperationAction.SUCCEED, payload=payload))
     return value  # type: ignore[no-any-return]
 

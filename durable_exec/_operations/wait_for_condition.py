@@ -79,7 +79,8 @@ def run_wait_for_condition(
         is_replaying=lambda: False, operationId=op_id, operationName=name, attempt=attempt
     )
     try:
-        if op is not None and op.result:
+        if op is not None and (op.result is not None or (op.attempt or 0) > 0):
+            # A previous check's state, whatever it serialised to ("" and None included).
             state = deserialize(config.serdes, op.result, op_id, arn)
         else:
             state = deserialize(

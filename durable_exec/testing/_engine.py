@@ -154,10 +154,12 @@ class Engine:
     def _set_status(execution: ExecutionRecord, op: OperationRecord, status: str) -> None:
         execution.pending_count += _is_pending(op.type, status) - _is_pending(op.type, op.status)
         op.status = status
+        execution.dirty[op.id] = None
 
     @staticmethod
     def _touched(execution: ExecutionRecord, op: OperationRecord, *, by_service: bool) -> None:
         execution.unseen[op.id] = None
+        execution.dirty[op.id] = None
         if by_service:
             execution.updated_since_invocation[op.id] = None
             execution.wake = True
@@ -172,11 +174,30 @@ class Engine:
         self.invoke_queue.pop((execution.arn, op.id), None)
         self._touched(execution, op, by_service=True)
 
+    def adopt(self, execution: ExecutionRecord) -> None:
+        """Index a record this engine has not seen (one read from a store), once.
+
+        Its timers join the cross-execution wake-up heap, and its STARTED chained
+        invokes not yet handed to a runner join the invoke queue.
+        """
+        if execution.adopted:
+            return
+        execution.adopted = True
+        if execution.status != RUNNING:
+            return
+        arn = execution.arn
+        for due, _, _, _ in execution.timers:
+            heapq.heappush(self.wakeups, (due, next(self._tie), arn))
+        for op in execution.order:
+            if op.type == CHAINED_INVOKE and op.status == STARTED and not op.dispatched:
+                self.invoke_queue[arn, op.id] = None
+
     # ------------------------------------------------------------------ timers
 
     def push_timer(self, execution: ExecutionRecord, due: float, kind: str, op_id: str) -> None:
         """Arm a timer of ``kind`` for ``op_id`` at ``due``."""
         tie = next(self._tie)
+        execution.dirty[op_id] = None
         heapq.heappush(execution.timers, (due, tie, kind, op_id))
         heapq.heappush(self.wakeups, (due, tie, execution.arn))
 
@@ -295,6 +316,7 @@ class Engine:
             input_payload=input_payload,
             start_ts=now,
             execution_timeout=execution_timeout,
+            adopted=True,
         )
         op = OperationRecord(
             id=invocation_id,
@@ -340,6 +362,7 @@ class Engine:
         op.status = status
         op.end_ts = when
         execution.unseen[op.id] = None
+        execution.dirty[op.id] = None
         if status == SUCCEEDED:
             details = {"Result": payload_data(result)}
         else:
@@ -412,6 +435,7 @@ class Engine:
         op = execution.ops.get(op_id) if execution is not None else None
         if execution is None or op is None or op.callback_id != callback_id:
             raise not_found
+        self.adopt(execution)
         self.fire_due(execution, now)
         if op.status != STARTED:
             state = "has timed out" if op.status == TIMED_OUT else f"is already {op.status}"

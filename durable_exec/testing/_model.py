@@ -135,6 +135,14 @@ class ExecutionRecord:
     changed since the last envelope. ``wake`` is true while there is a service-side
     change (or the first invocation) the handler has not yet been given.
     ``pending_count`` counts operations that keep a suspended handler waiting.
+    ``invocation_owner`` names who holds the invocation in flight (see
+    :meth:`~durable_exec.testing.LocalDurableService.invocation_event`), if any.
+    ``dirty`` is the ordered set of operations changed since the last save
+    (every change marks it); a store consumes it and persists nothing else of
+    it. ``adopted`` is true once this process's service indexed the record's
+    timers and chained invokes (never stored). ``timers`` is derived state:
+    every live timer follows from an operation's fields, so a store may
+    rebuild it rather than keep it.
     """
 
     arn: str
@@ -164,6 +172,13 @@ class ExecutionRecord:
     invocation_count: int = 0
     invocation_start_ts: float | None = None
     request_id: str | None = None
+    invocation_owner: str | None = None
+    dirty: dict[str, None] = field(default_factory=dict)
+    adopted: bool = False
+
+    def touch(self, op_id: str) -> None:
+        """Note that operation ``op_id`` changed (a persistent store writes only these)."""
+        self.dirty[op_id] = None
 
     @property
     def function_arn(self) -> str:

@@ -584,12 +584,19 @@ class LocalDurableService:
         except ServiceFault as fault:
             raise client_error(fault.code, fault.message, "Invoke") from fault
 
-    def invocation_event(self, arn: str) -> dict[str, Any]:
+    def invocation_event(self, arn: str, *, owner: str | None = None) -> dict[str, Any]:
         """Build the Lambda invocation envelope for the execution's next invocation.
 
         A fresh CheckpointToken is issued and every older token stops working:
         the new invocation owns the chain. Operation timestamps are epoch
-        milliseconds (ints) and the EXECUTION operation comes first.
+        milliseconds (ints) and the EXECUTION operation comes first. The
+        invocation is *in flight* until :meth:`record_invocation` or
+        :meth:`interrupt_invocation` ends it (see :meth:`invocation_in_flight`).
+
+        Args:
+            arn: The execution.
+            owner: Who runs the invocation (a process, say), kept while it is
+                in flight so that another process can tell whether it is alive.
 
         Returns:
             ``{"DurableExecutionArn", "CheckpointToken", "InitialExecutionState":
@@ -613,6 +620,7 @@ class LocalDurableService:
                 execution.invocation_count += 1
                 execution.invocation_start_ts = now
                 execution.request_id = str(uuid.uuid4())
+                execution.invocation_owner = owner
                 execution.last_checkpoint = None
                 updated = list(execution.updated_since_invocation)
                 execution.updated_since_invocation = {}
@@ -662,9 +670,10 @@ class LocalDurableService:
         ``{"Status": "FAILED", "Error"?}`` fails it; ``{"Status": "PENDING"}``
         leaves it RUNNING unless nothing is pending, which fails it. A malformed
         output fails it with an ``InvalidParameterValueException``-typed error.
-        ``error`` means the handler raised (Lambda would retry): the event
-        records it and the execution stays RUNNING. The output of an invocation
-        whose execution already finished is ignored.
+        ``error`` means the handler raised: the event records it and the
+        execution stays RUNNING and becomes runnable (:meth:`is_runnable`), since
+        Lambda retries a failed invocation. The output of an invocation whose
+        execution already finished is ignored.
 
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
@@ -684,9 +693,98 @@ class LocalDurableService:
                 add_event(execution, "InvocationCompleted", now, None, details)
                 execution.invocation_start_ts = None
                 execution.request_id = None
+                execution.invocation_owner = None
                 if error is None and execution.status == RUNNING:
                     self._engine.apply_output(execution, output, now)
+                elif error is not None and execution.status == RUNNING:
+                    execution.wake = True  # Lambda retries a failed invocation
                 self._store.save(execution)
+
+    def invocation_in_flight(self, arn: str) -> tuple[bool, str | None]:
+        """Return whether an invocation of ``arn`` is in flight, and its owner if one was given.
+
+        An invocation is in flight from :meth:`invocation_event` until
+        :meth:`record_invocation` or :meth:`interrupt_invocation`. One that stays
+        in flight after its process died is what a crash leaves behind; end it
+        with :meth:`interrupt_invocation` so that the execution can go on.
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+        """
+        with self._lock:
+            execution = self._load_local(arn)
+            in_flight = execution.status == RUNNING and execution.invocation_start_ts is not None
+            return in_flight, execution.invocation_owner if in_flight else None
+
+    def interrupt_invocation(
+        self, arn: str, message: str, *, error_type: str = "Runtime.ExitError"
+    ) -> bool:
+        """End the invocation in flight as failed, as Lambda does when its runtime dies.
+
+        The execution's checkpoint token is revoked (a process still running the
+        old invocation can no longer checkpoint), InvocationCompleted records an
+        error with ``error_type`` and ``message``, and the execution becomes
+        runnable: the next invocation replays it, so an at-least-once step that
+        was running runs again and an at-most-once one fails with
+        ``StepInterruptedError`` into its retry strategy.
+
+        Returns:
+            Whether an invocation was in flight (otherwise nothing changes).
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+        """
+        with self._lock:
+            now = self._clock.now()
+            execution = self._load_local(arn)
+            if execution.status != RUNNING or execution.invocation_start_ts is None:
+                return False
+            with self._store.transaction():
+                details: dict[str, Any] = {
+                    "StartTimestamp": to_datetime(execution.invocation_start_ts),
+                    "EndTimestamp": to_datetime(now),
+                    "RequestId": execution.request_id or str(uuid.uuid4()),
+                    "Error": error_data({"ErrorType": error_type, "ErrorMessage": message}),
+                }
+                add_event(execution, "InvocationCompleted", now, None, details)
+                self._engine.rotate_token(execution)
+                execution.last_checkpoint = None
+                execution.invocation_start_ts = None
+                execution.request_id = None
+                execution.invocation_owner = None
+                execution.wake = True
+                self._store.save(execution)
+            return True
+
+    def redispatch_chained_invokes(self, arn: str) -> int:
+        """Hand out again every chained invoke of ``arn`` that was started and has not finished.
+
+        For a runner that takes over from one that died: whatever the dead
+        runner was performing comes back from :meth:`pending_chained_invokes`.
+        Performing it again is at-least-once, as a retried Lambda invoke is.
+
+        Returns:
+            How many chained invokes were handed back.
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+        """
+        with self._lock:
+            execution = self._load_local(arn)
+            if execution.status != RUNNING:
+                return 0
+            count = 0
+            with self._store.transaction():
+                for op in execution.order:
+                    if op.type == CHAINED_INVOKE and op.status == STARTED:
+                        count += 1
+                        self._engine.invoke_queue[execution.arn, op.id] = None
+                        if op.dispatched:
+                            op.dispatched = False
+                            execution.touch(op.id)
+                if count:
+                    self._store.save(execution)
+            return count
 
     def execution_status(self, arn: str) -> str:
         """Return the status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT or STOPPED."""
@@ -803,7 +901,10 @@ class LocalDurableService:
                 op = execution.ops.get(op_id) if execution is not None else None
                 if execution is None or op is None or execution.status != RUNNING:
                     continue
-                op.dispatched = True
+                with self._store.transaction():
+                    op.dispatched = True
+                    execution.touch(op_id)
+                    self._store.save(execution)
                 assert op.function_name is not None
                 requests.append(
                     ChainedInvokeRequest(
@@ -901,6 +1002,7 @@ class LocalDurableService:
         execution = self._store.load(arn) if isinstance(arn, str) else None
         if execution is None:
             raise ServiceFault(RESOURCE_NOT_FOUND, f"Durable execution {arn!r} does not exist.")
+        self._engine.adopt(execution)
         self._engine.fire_due(execution, self._clock.now())
         return execution
 
@@ -916,6 +1018,7 @@ class LocalDurableService:
         if execution is None:
             msg = f"Invalid checkpoint token: durable execution {arn!r} does not exist."
             raise invalid(msg)
+        self._engine.adopt(execution)
         self._engine.fire_due(execution, now)
         return execution
 

@@ -94,6 +94,7 @@ class MemoryStore:
 
     def save(self, execution: ExecutionRecord) -> None:
         """Index ``execution`` if it is new; a known record is already up to date."""
+        execution.dirty.clear()
         if execution.arn in self._by_arn:
             return
         self._by_arn[execution.arn] = execution

@@ -46,14 +46,21 @@ def cli(tmp_path: Path, store: Path) -> Cli:
     env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     env["AWS_EC2_METADATA_DISABLED"] = "true"
 
-    def run(*args: str, use_store: bool = True, extra_env: dict[str, str] | None = None) -> Result:
+    def run(
+        *args: str,
+        use_store: bool = True,
+        extra_env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        stdin: str | None = None,
+    ) -> Result:
         argv = [sys.executable, "-m", "durable_exec", *args]
         if use_store:
             argv += ["--store", str(store)]
         done = subprocess.run(
             argv,
-            cwd=tmp_path,
+            cwd=cwd or tmp_path,
             env={**env, **(extra_env or {})},
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=60,

@@ -188,15 +188,25 @@ class TestReading:
         assert set(listed["executions"][0]) == {
             "arn",
             "name",
+            "function_name",
             "function_arn",
             "status",
             "start",
             "end",
+            "invocations",
+            "operations",
+            "error",
         }
+        assert listed["total"] == 1
+        assert listed["next_cursor"] is None
         history = cli("history", "order-7", "--json").json()
         assert history["execution_arn"] == listed["executions"][0]["arn"]
         assert history["events"][0]["EventType"] == "ExecutionStarted"
-        assert cli("list", "--status", "failed", "--json").json() == {"executions": []}
+        assert cli("list", "--status", "failed", "--json").json() == {
+            "executions": [],
+            "total": 0,
+            "next_cursor": None,
+        }
 
     def test_local_reads_do_not_import_botocore(self, cli, store, finished):
         """botocore is loaded for remote endpoints only, not to read the local store."""
@@ -245,6 +255,7 @@ class TestBadInput:
         store.parent.mkdir(parents=True)
         garbage = b"this is not a database" * 200
         store.write_bytes(garbage)
+        store.chmod(0o600)
         assert "corrupt or not a database" in one_error_line(cli("list"))
         assert "corrupt or not a database" in one_error_line(cli("run", ORDER))
         assert store.read_bytes() == garbage
@@ -276,3 +287,106 @@ class TestBadInput:
         result = cli("run", ORDER, "--input", ORDER_INPUT, "--name", "order-9", "--json")
         assert result.code == 0, result.err
         return result
+
+
+class TestStoreDiscovery:
+    def test_the_store_is_found_from_a_subdirectory(self, cli, tmp_path):
+        """Like git with .git/, every directory below the project finds its .durable/."""
+        project = tmp_path / "project"
+        deep = project / "src" / "pkg"
+        deep.mkdir(parents=True)
+        paused = cli(
+            "run", APPROVAL, "--input", APPROVAL_INPUT, "--name", "found-1", "--json",
+            use_store=False, cwd=project,
+        )
+        assert paused.code == 3, paused.err
+        assert (project / ".durable" / "executions.db").exists()
+        callback_id = paused.json()["waiting_for"][0]["callback_id"]
+        answered = cli("callback", "succeed", callback_id, "approved", use_store=False, cwd=deep)
+        assert answered.code == 0, answered.err
+        finished = cli("resume", "found-1", "--json", use_store=False, cwd=deep)
+        assert finished.code == 0, finished.err
+        assert not (deep / ".durable").exists()
+        assert not (project / "src" / ".durable").exists()
+
+    def test_a_store_is_created_in_the_current_directory_only_when_none_is_found(
+        self, cli, tmp_path
+    ):
+        """With no .durable/ above, `run` creates one here; reads create nothing."""
+        here = tmp_path / "fresh"
+        here.mkdir()
+        listed = cli("list", use_store=False, cwd=here)
+        assert listed.code == 0, listed.err
+        assert "no executions" in listed.out
+        assert not (here / ".durable").exists()
+        ran = cli("run", ORDER, "--input", ORDER_INPUT, use_store=False, cwd=here)
+        assert ran.code == 0, ran.err
+        assert (here / ".durable" / "executions.db").exists()
+
+    def test_the_environment_and_the_option_override_discovery(self, cli, tmp_path):
+        """$DURABLE_EXEC_STORE beats discovery, and --store beats both."""
+        (tmp_path / ".durable").mkdir(mode=0o700)
+        env_store = tmp_path / "env" / "x.db"
+        option_store = tmp_path / "opt" / "y.db"
+        env = {"DURABLE_EXEC_STORE": str(env_store)}
+        by_env = cli(
+            "run", ORDER, "--input", ORDER_INPUT, "--name", "by-env",
+            use_store=False, extra_env=env,
+        )
+        assert by_env.code == 0, by_env.err
+        assert env_store.exists()
+        assert not (tmp_path / ".durable" / "executions.db").exists()
+        result = cli(
+            "run", ORDER, "--input", ORDER_INPUT, "--name", "by-option",
+            "--store", str(option_store), use_store=False, extra_env=env,
+        )
+        assert result.code == 0, result.err
+        listed = cli("list", "--json", use_store=False, extra_env=env).json()
+        assert [item["name"] for item in listed["executions"]] == ["by-env"]
+
+    def test_not_found_errors_name_the_store_searched(self, cli, tmp_path, store):
+        """An unknown execution or callback says which store was searched and how it was found."""
+        cli("run", ORDER, "--input", ORDER_INPUT, "--name", "known")
+        line = one_error_line(cli("show", "nope"))
+        assert f"unknown execution 'nope' in the store {store}" in line
+        assert "given with --store" in line
+        line = one_error_line(cli("callback", "succeed", "bm90LWEtY2FsbGJhY2s=", "x"))
+        assert f"in the store {store}" in line
+        line = one_error_line(cli("callback", "succeed", "known/approve", "x"))
+        assert "has no callback called 'approve'" in line
+        assert str(store) in line
+
+    def test_info_prints_the_store_in_use(self, cli, tmp_path):
+        """`info` names the store and how it was found, and what it holds."""
+        project = tmp_path / "p"
+        sub = project / "a" / "b"
+        sub.mkdir(parents=True)
+        cli("run", APPROVAL, "--input", APPROVAL_INPUT, use_store=False, cwd=project)
+        shown = cli("info", use_store=False, cwd=sub)
+        assert shown.code == 0, shown.err
+        assert f"store       {project / '.durable' / 'executions.db'}" in shown.out
+        assert f"found walking up from {sub}" in shown.out
+        assert "executions  1 (1 running)" in shown.out
+        assert "callbacks   1 waiting for an answer" in shown.out
+        data = cli("info", "--json", use_store=False, cwd=sub).json()
+        assert data["store"] == str(project / ".durable" / "executions.db")
+        assert data["store_source"] == "found"
+        assert data["executions"]["RUNNING"] == 1
+        empty = cli("info", "--json", use_store=False, cwd=tmp_path / "p" / "..").json()
+        assert empty["store_source"] in {"default", "found"}
+
+
+class TestListing:
+    def test_list_pages_newest_first(self, cli):
+        """list shows the newest executions first, a page at a time, with a cursor for more."""
+        for i in range(5):
+            assert cli("run", ORDER, "--name", f"o-{i}", "--detach").code == 3
+        first = cli("list", "--limit", "2", "--json").json()
+        assert [item["name"] for item in first["executions"]] == ["o-4", "o-3"]
+        assert first["total"] == 5
+        second = cli("list", "--limit", "2", "--cursor", first["next_cursor"], "--json").json()
+        assert [item["name"] for item in second["executions"]] == ["o-2", "o-1"]
+        text = cli("list", "--limit", "2")
+        assert "2 of 5" in text.out
+        assert f"--cursor {first['next_cursor']}" in text.out
+        assert cli("list", "--search", "o-3", "--json").json()["total"] == 1

@@ -16,20 +16,33 @@ from durable_exec import (
     CompletionOutcome,
     CompletionReason,
     Duration,
+    JitterStrategy,
+    LinearRetryStrategyConfig,
     MapConfig,
     NestingType,
     ParallelBranch,
     ParallelConfig,
     RetryPresets,
+    RetryStrategyConfig,
     StepConfig,
+    StepError,
     ValidationError,
+    WaitForCallbackConfig,
+    WithRetryConfig,
     complete_batch,
     continue_batch,
+    create_retry_strategy,
     durable_execution,
 )
 from durable_exec._ids import operation_id
 from durable_exec._wire import OperationStatus, OperationType
-from durable_exec.testing import DurableTestRunner, VirtualClock
+from durable_exec.testing import (
+    DurableTestRunner,
+    Fault,
+    FaultInjectingClient,
+    LocalDurableService,
+    VirtualClock,
+)
 
 OK, FAIL = "ok", "fail"
 
@@ -392,26 +405,206 @@ class TestSuspension:
         result = make_runner(handler).on_callback("ask", result="yes").run()
         assert result.result == ["yes", "b"]
 
-    def test_early_completion_abandons_running_branches(self, make_runner):
-        """min_successful ends the batch while a slow branch runs; it is reported STARTED."""
-        gate = threading.Event()
+    def test_early_completion_lets_running_branches_finish(self, make_runner):
+        """min_successful ends the batch while a branch runs; that branch ends and is reported."""
+        fast_done = threading.Event()
+
+        def fast(c):
+            value = c.step(lambda _: "fast", name="fast")
+            fast_done.set()
+            return value
 
         def slow(c):
-            c.step(lambda _: gate.wait(5), name="slow")
-            return c.step(lambda _: "never recorded", name="after")
+            c.step(lambda _: fast_done.wait(5), name="slow")
+            return c.step(lambda _: "recorded", name="after")
 
         @durable_execution
         def handler(event, context):
             batch = context.parallel(
-                [lambda c: "fast", slow],
+                [fast, slow],
                 config=ParallelConfig(completion_config=CompletionConfig(min_successful=1)),
             )
-            gate.set()
             return [batch.completion_reason.value, [i.status.value for i in batch.all]]
 
         result = make_runner(handler).run()
-        assert result.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "STARTED"]]
-        assert all(op.name != "after" for op in result.operations)
+        assert result.result == ["MIN_SUCCESSFUL_REACHED", ["SUCCEEDED", "SUCCEEDED"]]
+        assert result.get_step("after").status.value == "SUCCEEDED"
+
+
+class TestEarlyCompletion:
+    @pytest.mark.parametrize(
+        ("max_concurrency", "started"), [(None, 32), (3, 3), (1, 1)], ids=["default", "3", "1"]
+    )
+    def test_only_branches_with_a_thread_start_and_each_is_recorded(self, max_concurrency, started):
+        """A branch starts only with a thread; all started ones are recorded; none is STARTED."""
+        for _ in range(10):
+
+            @durable_execution
+            def handler(event, context):
+                batch = context.map(
+                    list(range(100)),
+                    lambda c, x, i, xs: c.step(lambda _: x, name="item"),
+                    name="m",
+                    config=MapConfig(
+                        max_concurrency=max_concurrency,
+                        completion_config=CompletionConfig(min_successful=1),
+                    ),
+                )
+                return [[i.index, i.status.value] for i in batch.all]
+
+            result = DurableTestRunner(handler).run()
+            branches = [op for op in result.operations if op.sub_type == "MapIteration"]
+            assert [i for i, _ in result.result] == list(range(started))
+            assert {status for _, status in result.result} == {"SUCCEEDED"}
+            assert sorted(op.name for op in branches) == sorted(
+                f"map-item-{i}" for i in range(started)
+            )
+            assert {op.status for op in branches} == {OperationStatus.SUCCEEDED}
+
+    def test_a_suspended_branch_is_reported_started_and_recorded(self, make_runner):
+        """A branch that suspended before completion is STARTED, with its CONTEXT recorded."""
+
+        def waiter(c):
+            c.wait(Duration(60), name="long")
+            return "late"
+
+        @durable_execution
+        def handler(event, context):
+            batch = context.parallel(
+                [waiter, lambda c: c.step(lambda _: "now", name="now")],
+                name="p",
+                config=ParallelConfig(completion_config=CompletionConfig.first_successful()),
+            )
+            return [i.status.value for i in batch.all]
+
+        result = make_runner(handler).run()
+        assert result.result == ["STARTED", "SUCCEEDED"]
+        branch = result.get_context("parallel-branch-0")
+        assert branch.status is OperationStatus.STARTED
+
+    def test_a_coordinator_failure_keeps_its_cause_on_first_run_and_replay(self, make_runner):
+        """A map failing outside its items raises ChildContextError, same cause each time."""
+        seen = []
+
+        def predicate(status):
+            raise KeyError("no quorum rule")
+
+        @durable_execution
+        def handler(event, context):
+            try:
+                context.map(
+                    [1, 2],
+                    lambda c, x, i, xs: x,
+                    name="m",
+                    config=MapConfig(completion_config=CompletionConfig(should_complete=predicate)),
+                )
+            except ChildContextError as error:
+                cause = error.__cause__
+                seen.append((type(cause).__name__, cause.error_type, cause.message))
+            context.wait(Duration(1), name="replay the failed map")
+            return len(seen)
+
+        result = make_runner(handler).run()
+        assert result.result == 2
+        assert seen[0] == seen[1] == ("DurableOperationError", "KeyError", "'no quorum rule'")
+
+
+class TestLateTimers:
+    def test_a_late_service_timer_is_polled_with_back_off(self, clock):
+        """While another branch runs, a wait the service finishes late is re-polled sparingly."""
+        service = LocalDurableService(clock)
+        client = FaultInjectingClient(service)
+        late_until = clock.now() + 120
+        released = threading.Event()
+
+        def hide_finished_waits(response):
+            state = dict(response["NewExecutionState"])
+            if clock.now() >= late_until:
+                if not released.is_set():
+                    # The timer fires at last: deliver the wait's real state.
+                    released.set()
+                    arn = client.calls[-1].kwargs["DurableExecutionArn"]
+                    waits = [op for op in service.operations(arn) if op["Type"] == "WAIT"]
+                    state["Operations"] = [*state["Operations"], *waits]
+                return {**response, "NewExecutionState": state}
+            state["Operations"] = [
+                {**op, "Status": "STARTED"}
+                if op["Type"] == "WAIT" and op["Status"] == "SUCCEEDED"
+                else op
+                for op in state["Operations"]
+            ]
+            return {**response, "NewExecutionState": state}
+
+        client.inject(
+            Fault.respond(hide_finished_waits, name="late-timer"),
+            operation=FaultInjectingClient.CHECKPOINT,
+            times=None,
+        )
+
+        def waiter(c):
+            c.wait(Duration(1), name="short")
+            return "waited"
+
+        def worker(c):
+            return c.step(lambda _: released.wait(20) and "worked", name="slow")
+
+        @durable_execution
+        def handler(event, context):
+            return context.parallel([waiter, worker], name="p").get_results()
+
+        result = DurableTestRunner(handler, service=client, clock=clock).run()
+        assert (result.result, result.invocations) == (["waited", "worked"], 1)
+        refreshes = [
+            call
+            for call in client.calls
+            if call.operation == FaultInjectingClient.CHECKPOINT and not call.updates
+        ]
+        # Every 0.5 s for two minutes would be 240 calls; doubling from 0.5 s, about 10.
+        assert 5 <= len(refreshes) <= 12
+
+
+class TestRetryStrategyConfigAsStrategy:
+    def test_a_config_is_used_as_the_strategy_it_describes(self, make_runner):
+        """A RetryStrategyConfig as retry_strategy retries like create_retry_strategy(config)."""
+        config = RetryStrategyConfig(
+            max_attempts=3, initial_delay=Duration(2), jitter_strategy=JitterStrategy.NONE
+        )
+
+        def run(strategy):
+            @durable_execution
+            def handler(event, context):
+                try:
+                    context.step(lambda _: 1 / 0, name="s", config=StepConfig(strategy))
+                except StepError as error:
+                    return error.error_type
+                return "no error"
+
+            result = make_runner(handler).run()
+            return result.result, [
+                (e["EventType"], e.get("StepFailedDetails", {}).get("RetryDetails"))
+                for e in result.history
+                if e["EventType"].startswith("Step")
+            ]
+
+        assert run(config) == run(create_retry_strategy(config))
+        assert run(config)[0] == "ZeroDivisionError"
+
+    def test_wait_for_callback_and_with_retry_take_a_config_too(self):
+        """WaitForCallbackConfig and WithRetryConfig accept a RetryStrategyConfig."""
+        config = RetryStrategyConfig(max_attempts=2)
+        for made in (
+            WaitForCallbackConfig(retry_strategy=config),
+            WithRetryConfig(retry_strategy=config),
+            StepConfig(retry_strategy=LinearRetryStrategyConfig(max_attempts=2)),
+        ):
+            decision = made.retry_strategy(ValueError("x"), 1)
+            assert decision.should_retry
+            assert not made.retry_strategy(ValueError("x"), 2).should_retry
+
+    def test_anything_else_not_callable_is_refused(self):
+        """A retry_strategy that is neither callable nor a config is a ValidationError."""
+        with pytest.raises(ValidationError, match="RetryStrategyConfig"):
+            StepConfig(retry_strategy=3)
 
 
 class TestReplayAndScale:

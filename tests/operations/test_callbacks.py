@@ -15,6 +15,7 @@ from durable_exec import (
     CallbackTimeoutError,
     Duration,
     JsonSerDes,
+    PassThroughSerDes,
     RetryPresets,
     SerDesError,
     ValidationError,
@@ -202,6 +203,21 @@ class TestWaitForCallback:
         names = sorted(op.name for op in result.children(outer))
         assert outer.sub_type == "WaitForCallback"
         assert names == ["manager-approval create callback id", "manager-approval submitter"]
+
+    def test_pass_through_serdes_returns_the_raw_answer(self, make_runner):
+        """With PassThroughSerDes the submitter's None result is stored as no payload."""
+
+        @durable_execution
+        def handler(event, context):
+            return context.wait_for_callback(
+                lambda callback_id, ctx: None,
+                name="raw",
+                config=WaitForCallbackConfig(serdes=PassThroughSerDes()),
+            )
+
+        result = make_runner(handler).on_callback("raw", result="as sent").run()
+        assert (result.status, result.result) == ("SUCCEEDED", "as sent")
+        assert result.get_step("raw submitter").result is None
 
     def test_failing_submitter_raises_callback_submitter_error(self, make_runner):
         """A submitter that fails for good raises CallbackSubmitterError."""

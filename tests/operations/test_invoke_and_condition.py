@@ -11,6 +11,7 @@ from durable_exec import (
     InvokeConfig,
     InvokeError,
     JitterStrategy,
+    PassThroughSerDes,
     ValidationError,
     WaitForConditionConfig,
     WaitForConditionDecision,
@@ -219,6 +220,34 @@ class TestWaitForCondition:
 
         result = make_runner(handler).run()
         assert result.result == [1, 2]
+
+    def test_an_empty_state_travels_too(self, make_runner):
+        """A state serialised to an empty payload reaches the next check, not the initial one."""
+        received = []
+
+        @durable_execution
+        def handler(event, context):
+            def check(state, check_context):
+                received.append(state)
+                return ["", "done"][check_context.attempt - 1]
+
+            return context.wait_for_condition(
+                check,
+                WaitForConditionConfig(
+                    lambda s, n: (
+                        WaitForConditionDecision.continue_waiting(Duration(5))
+                        if n < 2
+                        else WaitForConditionDecision.stop_polling()
+                    ),
+                    "start",
+                    serdes=PassThroughSerDes(),
+                ),
+                name="empty",
+            )
+
+        result = make_runner(handler).run()
+        assert result.result == "done"
+        assert received == ["start", ""]
 
     def test_missing_config_is_a_validation_error(self, make_runner):
         """wait_for_condition without a config raises ValidationError."""

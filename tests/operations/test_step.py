@@ -11,6 +11,7 @@ import pytest
 from tenacity import retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
 from durable_exec import (
+    DurableOperationError,
     Duration,
     JsonSerDes,
     NonDeterministicExecutionError,
@@ -447,22 +448,31 @@ def test_api_calls_per_step_by_semantics(make_runner, semantics, calls):
 
 class TestLimits:
     def test_oversized_result_fails_the_step_naming_the_limit(self, make_runner):
-        """A result over 1 MiB fails the step with PayloadSizeError, not a Lambda retry loop."""
-        from durable_exec import PayloadSizeError
+        """A result over 1 MiB fails the step with SerDesError, on the first run as on replay.
+
+        The FAIL record names the size and the limit; the error is rebuilt from it on
+        every run (as the official SDK rebuilds any serdes failure), never a retry loop.
+        """
+        seen = []
 
         @durable_execution
         def handler(event, context):
             try:
                 context.step(lambda _: "x" * 1_100_000, name="huge")
-            except PayloadSizeError as error:
-                return error.message
-            return None
+            except SerDesError as error:
+                seen.append((type(error), error.message, type(error.__cause__)))
+            context.wait(Duration(1), name="then-replay")
+            return seen[-1][1]
 
         result = make_runner(handler).run()
         assert result.status == "SUCCEEDED"
+        assert result.invocations == 2
         assert "'huge'" in result.result
         assert "1,048,576 bytes" in result.result
         assert result.get_step("huge").status is OperationStatus.FAILED
+        assert seen[0] == seen[1]
+        assert seen[0][0] is SerDesError
+        assert seen[0][2] is DurableOperationError
 
     def test_huge_error_messages_are_cut_to_fit(self, make_runner):
         """An exception with a megabyte message is recorded, cut, instead of being refused."""

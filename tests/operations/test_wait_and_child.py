@@ -12,6 +12,8 @@ from durable_exec import (
     ChildConfig,
     ChildContextError,
     Duration,
+    JsonSerDes,
+    SerDesError,
     StepError,
     ValidationError,
     durable_execution,
@@ -182,6 +184,46 @@ class TestChildContext:
         assert child.replay_children is True
         assert child.result == f"{len(big)} chars"
         assert runs["body"] == 2
+
+    def test_large_result_goes_through_the_serdes_on_replay_too(self, make_runner):
+        """A rebuilt large result is round-tripped as on the first run: JsonSerDes gives a list."""
+        seen = []
+
+        @durable_execution
+        def handler(event, context):
+            def body(child):
+                return (child.step(lambda _: "x" * (300 * 1024), name="part"), 2)
+
+            value = context.run_in_child_context(
+                body, name="big", config=ChildConfig(serdes=JsonSerDes())
+            )
+            seen.append(value)
+            context.wait(Duration(1))
+            return None
+
+        result = make_runner(handler).run()
+        assert result.get_context("big").replay_children is True
+        assert [type(v) for v in seen] == [list, list]
+        assert seen[0] == seen[1]
+
+    def test_a_result_the_serdes_refuses_fails_the_context(self, make_runner):
+        """An unserialisable result is recorded as the context's failure (SerDesError), not lost."""
+        seen = []
+
+        @durable_execution
+        def handler(event, context):
+            try:
+                context.run_in_child_context(lambda child: {1, 2}, name="bad")
+            except SerDesError as error:
+                seen.append(error.message)
+            context.wait(Duration(1))
+            return seen[-1]
+
+        result = make_runner(handler).run()
+        assert result.get_context("bad").status is OperationStatus.FAILED
+        assert len(seen) == 2
+        assert seen[0] == seen[1]
+        assert "Unsupported type" in result.result
 
 
 class TestLogger:

@@ -1,8 +1,9 @@
 """Oversized and odd payloads: a clear error naming the limit and the operation, never a retry loop.
 
 Sizes are drawn around each limit (with multi-byte characters, so bytes and
-characters differ). A value over its limit fails its operation with
-PayloadSizeError, whose message names the operation and the limit; the
+characters differ). A value over its limit fails its operation with an error
+whose message names the operation and the limit (a step raises the SerDesError
+rebuilt from its FAIL record, an invoke payload PayloadSizeError); the
 execution then ends as the workflow decides, in as many invocations as
 without the oversized value (no invocation is retried for it). Results too
 large for the output envelope, or for a child context's checkpoint, take
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from durable_exec import (
     Duration,
     PayloadSizeError,
+    SerDesError,
     StepError,
     WaitForConditionConfig,
     WaitForConditionDecision,
@@ -71,7 +73,7 @@ class TestStepResults:
         def handler(event: Any, context: Any) -> Any:
             try:
                 return len(context.step(lambda _: value, name="big"))
-            except PayloadSizeError as error:
+            except SerDesError as error:
                 return error.message
 
         result = runner_for(handler).run()

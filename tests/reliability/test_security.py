@@ -150,7 +150,7 @@ def test_no_payload_or_token_reaches_the_sdk_logs(debug_logs, figures):
 
 # -- ids from input never reach paths or SQL unvalidated ---------------------------------
 
-_SQL_CALLS = {"execute", "executemany", "executescript"}
+_SQL_CALLS = {"execute", "executemany", "executescript", "_execute"}
 _PATH_CALLS = {"open", "Path", "join", "mkdir", "makedirs", "unlink", "remove", "rmtree"}
 
 
@@ -171,9 +171,13 @@ def _call_name(node: ast.Call) -> str:
 
 
 def _constant_sql(node: ast.expr) -> bool:
-    """A literal, or an f-string interpolating only UPPER_CASE module constants."""
+    """A literal, an UPPER_CASE module constant, or an f-string interpolating only those."""
     if isinstance(node, ast.Constant):
         return True
+    if isinstance(node, ast.Name):
+        return node.id.lstrip("_").isupper()
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _constant_sql(node.left) and _constant_sql(node.right)
     if isinstance(node, ast.JoinedStr):
         return all(
             isinstance(v, ast.Constant)
@@ -212,7 +216,8 @@ def test_sql_is_never_built_from_values():
             if isinstance(node, ast.Call) and _call_name(node) in _SQL_CALLS and node.args:
                 checked += 1
                 if not _constant_sql(node.args[0]) and not (
-                    isinstance(node.args[0], ast.Name) and node.args[0].id in ("sql", "statement")
+                    isinstance(node.args[0], ast.Name)
+                    and node.args[0].id in ("sql", "count_sql", "statement")
                 ):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert checked > 10, "the SQLite store's statements should have been found"
@@ -338,3 +343,258 @@ def test_everything_that_listens_binds_the_loopback_interface():
     assert not offenders, f"listeners not bound to the loopback interface: {offenders}"
     if not listeners:
         pytest.skip("no listener in the repository yet")
+
+
+# -- the local store is a trust boundary (issue 13, item 14) --------------------------
+
+import json as _json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from durable_exec.testing import StoreError  # noqa: E402
+
+EXAMPLES = ROOT / "examples"
+
+
+def _private_dir(path: pathlib.Path) -> pathlib.Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def _make_store(path: pathlib.Path) -> str:
+    with SqliteStore(path) as store:
+        return LocalDurableService(VirtualClock(), store).start_execution("f", '{"secret": 1}')
+
+
+class TestStoreTrust:
+    def test_a_store_owned_by_another_user_is_refused(self, tmp_path, monkeypatch):
+        """A store another user owns is refused with the reason, as ssh refuses a key."""
+        path = _private_dir(tmp_path / "d") / "store.db"
+        _make_store(path)
+        before = path.read_bytes()
+        monkeypatch.setattr(os, "geteuid", lambda: path.stat().st_uid + 4242)
+        with pytest.raises(StoreError, match=r"belongs to .*not to you.*run their code"):
+            SqliteStore(path)
+        assert path.read_bytes() == before
+
+    def test_a_store_in_a_directory_others_can_write_is_refused(self, tmp_path):
+        """Others who can write the directory could swap the store or its journal."""
+        directory = tmp_path / "shared"
+        directory.mkdir()
+        directory.chmod(0o777)
+        with pytest.raises(StoreError, match=r"writable by other users.*chmod go-w"):
+            SqliteStore(directory / "store.db")
+        assert list(directory.iterdir()) == []
+
+    def test_a_dangling_symlink_is_refused_and_its_target_not_created(self, tmp_path):
+        """SQLite would create the link's target with mode 0644: refuse the link instead."""
+        directory = _private_dir(tmp_path / "d")
+        target = tmp_path / "elsewhere.db"
+        (directory / "store.db").symlink_to(target)
+        with pytest.raises(StoreError, match="is a symbolic link"):
+            SqliteStore(directory / "store.db")
+        assert not target.exists()
+
+    def test_a_symlink_to_a_real_store_is_refused(self, tmp_path):
+        directory = _private_dir(tmp_path / "d")
+        real = directory / "real.db"
+        _make_store(real)
+        (directory / "store.db").symlink_to(real)
+        with pytest.raises(StoreError, match="is a symbolic link"):
+            SqliteStore(directory / "store.db")
+
+    def test_an_empty_file_others_can_write_is_not_adopted(self, tmp_path):
+        """An empty 0666 file planted as the store is refused; nothing is written into it."""
+        directory = _private_dir(tmp_path / "d")
+        planted = directory / "store.db"
+        planted.touch()
+        planted.chmod(0o666)
+        with pytest.raises(StoreError, match=r"accessible to other users \(mode 0666\)"):
+            SqliteStore(planted)
+        assert planted.read_bytes() == b""
+
+    def test_a_store_readable_by_others_is_refused(self, tmp_path):
+        path = _private_dir(tmp_path / "d") / "store.db"
+        _make_store(path)
+        path.chmod(0o644)
+        with pytest.raises(StoreError, match="chmod 600"):
+            SqliteStore(path)
+
+    @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown a file to another user")
+    def test_a_file_really_owned_by_nobody_is_refused(self, tmp_path):
+        path = _private_dir(tmp_path / "d") / "store.db"
+        path.touch(mode=0o600)
+        os.chown(path, 65534, 65534)
+        with pytest.raises(StoreError, match=r"belongs to .*uid 65534"):
+            SqliteStore(path)
+
+
+def _cli(*args: str, cwd: pathlib.Path, env: dict[str, str] | None = None):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_EXEC_")}
+    environment["PYTHONPATH"] = str(ROOT)
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "durable_exec", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+class TestResumeImports:
+    @pytest.fixture
+    def paused(self, tmp_path):
+        """An approval waiting for its callback, and an attacker's file beside it."""
+        project = _private_dir(tmp_path / "project")
+        started = _cli(
+            "run",
+            f"{EXAMPLES / 'approval.py'}:handler",
+            "--input",
+            '{"request": "x", "manager": "m"}',
+            "--name",
+            "a-1",
+            cwd=project,
+        )
+        assert started.returncode == 3, started.stderr
+        evil = tmp_path / "evil.py"
+        marker = tmp_path / "evil-ran"
+        evil.write_text(f"open({str(marker)!r}, 'w').close()\n")
+        store = project / ".durable" / "executions.db"
+        with SqliteStore(store) as opened:
+            [arn] = opened.arns()
+            record = _json.loads(opened.annotation(arn, "durable-exec.run"))
+            record["handler"]["target"] = str(evil)
+            opened.annotate(arn, "durable-exec.run", _json.dumps(record))
+        return project, store, evil, marker
+
+    def test_resume_refuses_a_store_others_can_write(self, paused):
+        """A rewritten record in a store others could write is never imported."""
+        project, store, _, marker = paused
+        store.chmod(0o666)
+        result = _cli("resume", "a-1", cwd=project)
+        assert result.returncode == 2
+        assert "refusing the store" in result.stderr
+        assert "mode 0666" in result.stderr
+        assert not marker.exists()
+
+    def test_resume_prints_the_file_it_imports_first(self, paused):
+        """Before importing anything, resume says which file the store names."""
+        project, _, evil, _ = paused
+        result = _cli("resume", "a-1", cwd=project)
+        assert f"durable-exec: importing {evil} (as recorded in the store)" in result.stderr
+
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202e"
+
+
+class TestTerminalEscapes:
+    def test_show_history_and_run_render_control_characters_visibly(self, tmp_path):
+        """Names, payloads and error messages never reach the terminal with raw controls."""
+        module = _private_dir(tmp_path / "m") / "hostile.py"
+        module.write_text(
+            "from durable_exec import durable_execution\n"
+            f"ESCAPES = {ESCAPES!r}\n"
+            "@durable_execution\n"
+            "def handler(event, context):\n"
+            "    context.step(lambda _: 'ok' + ESCAPES + '\\n\\u2713 fake  SUCCEEDED',\n"
+            "                 name='payload')\n"
+            "    context.wait_for_callback(lambda cid, _: None, name='cb')\n"
+        )
+        project = _private_dir(tmp_path / "p")
+        ran = _cli("run", f"{module}:handler", "--name", "h-1", cwd=project)
+        assert ran.returncode == 3, ran.stderr
+        message = "no" + ESCAPES + "\n\u2713 fake  SUCCEEDED"
+        callback = _cli("callback", "fail", "h-1/cb", message, cwd=project)
+        assert callback.returncode == 0, callback.stderr
+        outputs = {"run": ran.stdout}
+        for command in ("show", "history"):
+            done = _cli(command, "h-1", cwd=project)
+            outputs[command] = done.stdout
+        for command, text in outputs.items():
+            for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+                assert raw not in text, (command, repr(raw))
+            assert not any(line.startswith("\u2713 fake") for line in text.splitlines()), command
+        assert "\\x1b]0;pwned" in outputs["show"]
+        assert "\\x1b" in outputs["history"]
+
+    def test_names_from_an_endpoint_are_rendered_visibly(self):
+        """Names are validated locally, but a remote history could hold anything."""
+        from durable_exec._cli._render import render_execution, render_history, render_timeline
+        from durable_exec._cli._view import build_view
+
+        events = [
+            {
+                "EventType": "StepStarted",
+                "EventId": 1,
+                "Id": "op-1",
+                "Name": "n" + ESCAPES + "\n\u2713 fake",
+                "EventTimestamp": 1_700_000_000.0,
+                "StepStartedDetails": {},
+            }
+        ]
+        description = {"DurableExecutionName": "e" + ESCAPES, "Status": "RUNNING"}
+        view = build_view(description, events)
+        for text in (
+            render_execution(view),
+            render_history(events),
+            render_timeline(view, now=1_700_000_001.0),
+        ):
+            for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+                assert raw not in text
+            assert not any(line.startswith("\u2713 fake") for line in text.splitlines())
+
+
+class TestNoPayloadInErrors:
+    def test_an_operation_without_an_id_is_named_not_quoted(self):
+        """The failure names the problem and the type, never the operation's Result."""
+        from durable_exec._wire import Operation, WireFormatError
+
+        with pytest.raises(WireFormatError) as caught:
+            Operation.from_wire(
+                {"Type": "STEP", "Status": "SUCCEEDED", "StepDetails": {"Result": SECRET}}
+            )
+        assert SECRET not in str(caught.value)
+        assert "without a valid Id" in str(caught.value)
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            f'{{"t": "dt", "v": "{SECRET}"}}',
+            f'{{"t": "{SECRET}", "v": 1}}',
+            f'{{"t": "u", "v": "{SECRET}"}}',
+        ],
+    )
+    def test_a_stored_value_that_fails_to_decode_is_not_quoted(self, payload):
+        from durable_exec._errors import SerDesError
+        from durable_exec._serde import deserialize
+
+        with pytest.raises(SerDesError) as caught:
+            deserialize(None, payload, "op-1", "arn:x")
+        assert SECRET not in str(caught.value)
+        assert "op-1" in str(caught.value)
+
+
+class TestTransportLogging:
+    def test_the_documented_one_liner_quiets_the_loggers_that_log_tokens(self):
+        """RELIABILITY.md names the loggers that log tokens; the one-liner quiets them."""
+        text = (ROOT / "RELIABILITY.md").read_text(encoding="utf-8")
+        assert "urllib3.connectionpool" in text
+        assert "botocore.auth" in text
+        from durable_exec import quiet_transport_logs
+
+        assert "quiet_transport_logs()" in text
+        root = logging.getLogger()
+        levels = {name: logging.getLogger(name).level for name in ("urllib3", "botocore")}
+        try:
+            root.setLevel(logging.DEBUG)
+            quiet_transport_logs()
+            for name in ("urllib3.connectionpool", "botocore.auth", "botocore.endpoint"):
+                assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)

@@ -317,3 +317,12 @@ def test_no_arn_or_operation_id_leaves_the_base_directory(tmp_path, encoding, ar
     assert path.is_relative_to(base.resolve())
     assert fs.deserialize(envelope, SerDesContext(op_id, arn)) == {"x": 1}
     assert [p.resolve() for p in json_files(tmp_path)] == [path]
+
+
+def test_nothing_is_written_when_the_inner_serdes_stores_nothing(tmp_path):
+    """An inner serdes returning None (PassThroughSerDes given None) stores no file, no payload."""
+    from durable_exec import PassThroughSerDes
+
+    fs = FileSystemSerDes(str(tmp_path), FileSystemSerDesConfig(serdes=PassThroughSerDes()))
+    assert fs.serialize(None, CONTEXT) is None
+    assert json_files(tmp_path) == []

@@ -667,3 +667,26 @@ class TestDefaultClient:
         """The user agent names the SDK."""
         config: Any = default_lambda_client().meta.config
         assert "durable-exec/" in config.user_agent_extra
+
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({"AWS_REGION": "eu-west-3"}, "eu-west-3"),
+            ({"AWS_DEFAULT_REGION": "ap-south-1"}, "ap-south-1"),
+            ({"AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "eu-west-3"}, "eu-west-3"),
+        ],
+        ids=["only-AWS_REGION", "only-AWS_DEFAULT_REGION", "both"],
+    )
+    def test_region_from_environment(
+        self, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+    ) -> None:
+        """The client's region comes from AWS_REGION, or else from AWS_DEFAULT_REGION."""
+        from durable_exec import _service
+
+        monkeypatch.delenv("AWS_REGION", raising=False)
+        monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(_service, "_default_client", None)
+        assert default_lambda_client().meta.region_name == expected

@@ -385,6 +385,12 @@ class TestPassThroughSerDes:
         with pytest.raises(TypeError, match="str"):
             PassThroughSerDes().serialize(5, CONTEXT)
 
+    def test_none_means_no_payload(self):
+        """None is stored as no payload, and no payload reads back as None."""
+        payload = serialize(PassThroughSerDes(), None, "op", "arn")
+        assert payload is None
+        assert deserialize(PassThroughSerDes(), payload, "op", "arn") is None
+
 
 class RecordingSerDes(SerDes[str]):
     def __init__(self, error=None):
