@@ -163,8 +163,9 @@ class Checkpointer:
         self._oldest: float | None = None  # when the policy started holding async items
         self._producers = 1  # threads that may still add updates (the invocation's own)
         self._sending = False  # a call is in flight (by the thread or by a caller)
-        self._idle = False  # the thread waits with no timeout
-        self._armed: float | None = None  # the thread waits until this monotonic time
+        self._awake = True  # the thread runs (it looks at the queue before it waits again)
+        self._armed: float | None = None  # while waiting: until when (None: no timeout)
+        self._window = 0.0  # the thread stays armed until then even with nothing queued
         self._closing = False
         self._failure: BaseException | None = None
         self._revoked = False
@@ -237,7 +238,7 @@ class Checkpointer:
                 return
             if delta < 0:
                 if self._urgent >= self._producers:
-                    self._cond.notify()  # everyone left is blocked: due now
+                    self._poke(None)  # everyone left is blocked: due now
             elif self._urgent_since is not None:
                 self._active_at = self._clock.monotonic()  # a starting thread is activity
 
@@ -249,7 +250,7 @@ class Checkpointer:
         """
         with self._cond:
             self._closing = True
-            self._cond.notify()
+            self._poke(None)
         # An idle thread exits at once; the floor lets it do so even when the
         # deadline has already passed, so it does not outlive the invocation.
         self._thread.join(None if self._deadline is None else max(self._deadline.remaining(), 1.0))
@@ -271,17 +272,19 @@ class Checkpointer:
                 raise BranchOrphaned
             self._check_usable()
             self._append(item)
+            if self._oldest is None:
+                self._oldest = self._clock.monotonic()  # max_delay counts from here
             if self._sending:
                 return  # the sender looks at the queue again after its call
-            if self._urgent:
-                # Somebody waits and this thread is still adding: that extends the
-                # linger (an armed thread wakes and looks again), unless now due.
-                if self._due_at(active=True) is None or self._idle:
-                    self._cond.notify()
-            elif self._full() or self._urgent >= self._producers or self._idle:
-                # Due now, or the idle thread must start the max_delay window (an
-                # armed thread wakes by then anyway).
-                self._cond.notify()
+            if self._urgent or self._full() or self._urgent >= self._producers:
+                # Due now, or somebody waits and this update extends the linger.
+                self._poke(self._due_at(active=True))
+            elif not self._awake and self._armed is None:
+                # The idle thread must time the max_delay window. It then stays armed
+                # for that long even if a blocked caller sends the batch meanwhile, so
+                # a step's asynchronous START does not wake it again every step.
+                self._window = self._oldest + self._config.max_delay
+                self._poke(self._window)
 
     def _block(self, item: _Item, scope: Scope | None, *, cancel: Scope | None = None) -> None:
         """Queue an item somebody waits for, send it (or let the thread), wait for it."""
@@ -303,8 +306,8 @@ class Checkpointer:
                     self._sending = True
                     batch = []
                     self._take(batch)
-                elif due is None or self._armed is None or self._armed > due:
-                    self._cond.notify()
+                else:
+                    self._poke(due)
         if batch is not None:
             self._lead(batch)
         self._wait(waiter)
@@ -317,8 +320,21 @@ class Checkpointer:
             self._crashed(exc, batch)
         with self._cond:
             self._sending = False
-            if self._queue or self._closing:
-                self._cond.notify()
+            if self._closing:
+                self._poke(None)
+            elif self._queue:
+                self._poke(self._due_at())
+
+    def _poke(self, due: float | None) -> None:
+        """Make sure the thread looks at the queue by ``due`` (``None``: now). Lock held.
+
+        A running thread looks again before it waits, and a thread armed to wake
+        earlier needs nothing: only an idle or later-armed one is notified.
+        """
+        if self._awake or (due is not None and self._armed is not None and self._armed <= due):
+            return
+        self._awake = True
+        self._cond.notify()
 
     def _append(self, item: _Item) -> None:
         self._queue.append(item)
@@ -403,24 +419,29 @@ class Checkpointer:
         Called with the lock held.
         """
         cond = self._cond
+        clock = self._clock
         while True:
-            if self._sending:
-                pass  # a caller is sending; it wakes us when it is done
-            elif self._queue:
-                due = self._due_at()
-                if due is None:
+            until: float | None = None
+            if self._queue and not self._sending:
+                until = self._due_at()
+                if until is None:
                     self._sending = True
                     self._take(batch)
                     return True
-                self._armed = due
-                cond.wait(due - self._clock.monotonic())
-                self._armed = None
-                continue
-            elif self._closing:
+            elif self._closing and not self._sending:
                 return False
-            self._idle = True
-            cond.wait()
-            self._idle = False
+            elif self._window and self._window > clock.monotonic():
+                # Nothing to do now (or a caller is sending; it pokes us when done):
+                # stay armed for the window, so the next step's START need not wake us.
+                until = self._window
+            self._armed = until
+            self._awake = False
+            if until is None:
+                cond.wait()
+            else:
+                cond.wait(until - clock.monotonic())
+            self._awake = True
+            self._armed = None
 
     def _crashed(self, exc: BaseException, taken: Sequence[_Item]) -> None:
         """The loop itself raised (not an API call): fail every waiter, refuse every later call."""
@@ -434,7 +455,7 @@ class Checkpointer:
         self._fail(error, taken)
         with self._cond:
             self._sending = False
-            self._cond.notify()
+            self._poke(None)
 
     def _take(self, batch: list[_Item]) -> None:
         """Move the next call's items from the queue into ``batch`` (lock held)."""

@@ -12,7 +12,7 @@ back through a queue. Rules:
 * Branches start in index order. ``max_concurrency`` bounds branches *in
   flight*: a branch suspended on a wait, retry, callback or invoke keeps its
   slot until it finishes.
-* Pool threads: ``min(items, max_concurrency or 32, 256)``, so a large map never
+* Pool threads: ``min(items, max_concurrency or 256, 256)``, so a large map never
   starts one OS thread per item. A branch starts only when a thread is free for
   it: a branch is in flight only once it runs, never while queued.
 * A branch suspended until a known time (a wait, a step retry) is resumed in
@@ -91,8 +91,12 @@ __all__ = ["MAP", "PARALLEL", "BatchSpec", "run_batch"]
 
 R = TypeVar("R")
 
-POOL_DEFAULT = 32
-"""Pool threads when ``max_concurrency`` is unset."""
+POOL_DEFAULT = 256
+"""Pool threads when ``max_concurrency`` is unset: every branch at once, up to POOL_MAX.
+
+A fan-out of I/O-bound branches (each step waiting on a remote call) finishes in
+one wave, as the official SDK's does, and a wide wave's updates share calls.
+"""
 POOL_MAX = 256
 """Upper bound on pool threads for one batch."""
 LATE_POLL_FIRST = 0.5
