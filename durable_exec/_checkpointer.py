@@ -1,4 +1,4 @@
-"""The checkpoint thread: owns the token chain and batches updates.
+"""Checkpoint batching: which updates share a call, when it leaves, who makes it.
 
 Callers hand updates over in two ways:
 
@@ -9,13 +9,30 @@ Callers hand updates over in two ways:
   :meth:`Checkpointer.refresh` does the same with no update of its own, to
   learn what changed at the service.
 
-A blocked caller's update is sent at once, together with everything queued
-before it: there is no batching delay while anyone waits. Asynchronous updates
-alone are held until a synchronous one arrives, the batch is full, or
-``max_delay`` has passed, so a step's START and SUCCEED share one call. Calls
-are as full as the ordering rules allow (at most ``max_updates`` updates and
-``max_bytes`` bytes; one update per operation except a STEP or CONTEXT START
-followed by its outcome; an EXECUTION update last).
+When a batch leaves (the batching policy):
+
+* at once when every thread that may still add updates is blocked on the
+  checkpointer: nothing more can join the batch, so waiting would only cost.
+  The invocation's thread counts from the start; a map/parallel coordinator
+  adds the branches it runs and takes itself off while it waits for them
+  (:meth:`Checkpointer.add_producers`). So a sequential step's START and
+  SUCCEED share one call with no delay, and a wave of map branches shares one;
+* otherwise, while somebody waits, as long as the others keep adding updates
+  (gaps under ``max_linger``), at most ``max_hold``: a branch busy in a long
+  step, or asleep, delays the others' calls a little, never until it blocks;
+* asynchronous updates alone wait for company at most ``max_delay``;
+* at once when a call would be full. Calls are as full as the ordering rules
+  allow (at most ``max_updates`` updates and ``max_bytes`` bytes; one update
+  per operation except a STEP or CONTEXT START followed by its outcome; an
+  EXECUTION update last).
+
+Who sends: one call at a time, in queue order, by whoever holds the turn (the
+token chain has a single owner). A blocked caller whose batch is due while no
+call is in flight takes the turn and makes the call on its own thread, which
+spares two thread hand-offs per step; it does so only while a call cannot
+outlast the invocation (``max_call_seconds`` of the service, or 620 s when
+unknown, is less than the time left), so no blocked caller waits past the
+deadline. Otherwise, and for everything else, the checkpoint thread sends.
 
 The thread waits on a condition variable, never in a polling loop, and is
 stopped by :meth:`close`, which flushes first. An error on the thread is
@@ -110,7 +127,11 @@ class _Waiter:
 
 
 _UNKNOWN_CALL_BOUND: Final = 620.0
-"""Seconds one call may take when the service does not say (botocore's default timeouts)."""
+"""Seconds one call may take when the service does not say.
+
+botocore's default timeouts (60 s to connect, 60 s to read) for each of the
+service's 5 attempts, plus 4 back-offs of at most 5 s.
+"""
 
 _REFRESH: Final = object()  # an empty checkpoint: ask the service what changed
 _BARRIER: Final = object()  # nothing to send: wake the waiter once all before it is sent
@@ -162,6 +183,7 @@ class Checkpointer:
         self._active_at = 0.0  # the last update queued while somebody was blocked
         self._oldest: float | None = None  # when the policy started holding async items
         self._producers = 1  # threads that may still add updates (the invocation's own)
+        self._starting = 0  # of which have not run yet (they will certainly add updates)
         self._sending = False  # a call is in flight (by the thread or by a caller)
         self._awake = True  # the thread runs (it looks at the queue before it waits again)
         self._armed: float | None = None  # while waiting: until when (None: no timeout)
@@ -222,7 +244,7 @@ class Checkpointer:
         """
         self._block(_Item(update, _Waiter(), update.size()), None, cancel=scope)
 
-    def add_producers(self, delta: int) -> None:
+    def add_producers(self, delta: int, *, starting: int = 0) -> None:
         """Tell the batcher that ``delta`` more (or fewer) threads may add updates.
 
         The invocation's own thread counts from the start. A map/parallel
@@ -231,9 +253,15 @@ class Checkpointer:
         counted thread is blocked on the checkpointer (nothing more can join
         it), or after ``max_linger``: a busy thread delays the others a little,
         never for long. Counting wrong only changes how full calls are.
+
+        ``starting`` of them have not run yet (a branch handed to a pool thread):
+        until each calls :meth:`producer_started`, the batch waits for them up to
+        ``max_hold`` however quiet the others are, since starting a thread can
+        take longer than ``max_linger``.
         """
         with self._cond:
             self._producers += delta
+            self._starting += starting
             if not self._queue or self._sending:
                 return
             if delta < 0:
@@ -241,6 +269,13 @@ class Checkpointer:
                     self._poke(None)  # everyone left is blocked: due now
             elif self._urgent_since is not None:
                 self._active_at = self._clock.monotonic()  # a starting thread is activity
+
+    def producer_started(self) -> None:
+        """A thread counted as starting by :meth:`add_producers` now runs."""
+        with self._cond:
+            self._starting -= 1
+            if self._urgent_since is not None:
+                self._active_at = self._clock.monotonic()
 
     def close(self) -> None:
         """Flush, stop the thread and join it. Safe to call twice.
@@ -371,7 +406,9 @@ class Checkpointer:
                 self._urgent_since = self._active_at = now
             elif active:
                 self._active_at = now
-            due = min(self._active_at + config.max_linger, self._urgent_since + config.max_hold)
+            due = self._urgent_since + config.max_hold
+            if self._starting <= 0:
+                due = min(due, self._active_at + config.max_linger)
         else:
             if self._oldest is None:
                 self._oldest = now

@@ -441,7 +441,7 @@ class _Coordinator:
         finally:
             self._count_producers(parked=False)
 
-    def _count_producers(self, *, parked: bool, done: bool = False) -> None:
+    def _count_producers(self, *, parked: bool, done: bool = False, starting: bool = False) -> None:
         """Tell the checkpointer which threads of this batch may add updates.
 
         Running branches count (at most one per pool thread); this thread does
@@ -449,8 +449,10 @@ class _Coordinator:
         as every branch is blocked on it (``Checkpointer.add_producers``).
         """
         wanted = 0 if done else min(self.running, self.workers) - (1 if parked else 0)
-        if wanted != self.producers:
-            self.core.invocation.checkpointer.add_producers(wanted - self.producers)
+        if wanted != self.producers or starting:
+            self.core.invocation.checkpointer.add_producers(
+                wanted - self.producers, starting=1 if starting else 0
+            )
             self.producers = wanted
 
     def _wind_down(self, deadline: Deadline) -> None:
@@ -549,12 +551,13 @@ class _Coordinator:
         branch.resume_at = None
         self.suspended.pop(branch.index, None)
         self.running += 1
-        self._count_producers(parked=False)  # before it can block on a checkpoint
+        self._count_producers(parked=False, starting=True)  # before it can block on a checkpoint
         self.pool.submit(self._run_branch, branch)
 
     def _run_branch(self, branch: _Branch) -> None:
         """Body of one branch on a pool thread; reports exactly one event."""
         core = self.core
+        core.invocation.checkpointer.producer_started()
         try:
             if self.nesting is NestingType.FLAT:
                 child = core.child(
