@@ -276,6 +276,10 @@ class Checkpointer:
             self._starting -= 1
             if self._urgent_since is not None:
                 self._active_at = self._clock.monotonic()
+            if self._queue and not self._sending and self._starting <= 0:
+                # The linger applies again: the batch may be due sooner than the thread
+                # was armed for.
+                self._poke(self._due_at())
 
     def close(self) -> None:
         """Flush, stop the thread and join it. Safe to call twice.

@@ -752,6 +752,31 @@ class TestPolicy:
         checkpointer.checkpoint(_update("a"))
         assert service.sent == [("a", "START")]
 
+    def test_starting_producer_is_awaited(
+        self, make: Callable[..., tuple[Checkpointer, FakeService]]
+    ) -> None:
+        """A producer not yet running holds the batch past the linger, until it starts."""
+        started = threading.Event()
+        seen: list[bool] = []
+
+        def record() -> CheckpointResult:
+            seen.append(started.is_set())
+            return CheckpointResult(token="t1", operations=[])
+
+        checkpointer, service = make(
+            FakeService([record]), config=BatcherConfig(max_linger=0.0, max_hold=3600.0)
+        )
+        checkpointer.add_producers(1, starting=1)
+        scope = Queued()
+        other, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a"), scope))
+        assert scope.queued.wait(timeout=30)
+        started.set()
+        checkpointer.producer_started()  # it runs now, but adds nothing: the linger (0) ends
+        other.join(timeout=30)
+        assert outcome == {"error": None}
+        assert seen == [True]
+        assert service.sent == [("a", "START")]
+
     def test_async_sent_when_nobody_can_add(
         self, make: Callable[..., tuple[Checkpointer, FakeService]]
     ) -> None:
