@@ -1,7 +1,9 @@
 """durable_exec: a fast, synchronous Python SDK for AWS Lambda durable functions.
 
 Handler code written for the official ``aws-durable-execution-sdk-python`` runs
-on this package by changing its imports: every public name lives here.
+on this package by changing its imports: every public name lives here, and every
+public module of the official SDK has a counterpart at the same path
+(``durable_exec.config``, ``durable_exec.lambda_service``, ...; see docs/migrating.md).
 
 Example:
     >>> from durable_exec import DurableContext, durable_execution, durable_step
@@ -61,6 +63,7 @@ from durable_exec._errors import (
     NonDeterministicExecutionError,
     PayloadSizeError,
     RetryableSerDesError,
+    SagaCompensationError,
     SerDesError,
     StepError,
     StepInterruptedError,
@@ -86,6 +89,7 @@ from durable_exec._retry import (
     create_linear_retry_strategy,
     create_retry_strategy,
 )
+from durable_exec._saga import Saga
 from durable_exec._serde import (
     ExtendedTypeSerDes,
     JsonSerDes,
@@ -94,6 +98,7 @@ from durable_exec._serde import (
     SerDesContext,
 )
 from durable_exec._transport_logs import quiet_transport_logs
+from durable_exec._typed import TypedSerDes
 from durable_exec._version import __version__
 from durable_exec._waits import (
     WaitForConditionCheckContext,
@@ -102,6 +107,7 @@ from durable_exec._waits import (
     WaitStrategyConfig,
     create_wait_strategy,
 )
+from durable_exec._wire import ErrorObject
 
 __all__ = [
     "BatchCompletionError",
@@ -129,6 +135,7 @@ __all__ = [
     "DurableLogger",
     "DurableOperationError",
     "Duration",
+    "ErrorObject",
     "ExecutionContext",
     "ExecutionError",
     "ExponentialRetryStrategy",
@@ -154,6 +161,8 @@ __all__ = [
     "RetryStrategy",
     "RetryStrategyConfig",
     "RetryableSerDesError",
+    "Saga",
+    "SagaCompensationError",
     "SerDes",
     "SerDesContext",
     "SerDesError",
@@ -163,6 +172,7 @@ __all__ = [
     "StepInterruptedError",
     "StepSemantics",
     "TerminationReason",
+    "TypedSerDes",
     "UnrecoverableError",
     "ValidationError",
     "WaitForCallbackConfig",

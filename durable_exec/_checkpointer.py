@@ -295,6 +295,11 @@ class Checkpointer:
         self._thread.join(None if self._deadline is None else max(self._deadline.remaining(), 1.0))
 
     @property
+    def stopped(self) -> bool:
+        """Whether the checkpoint thread has ended (after :meth:`close`, unless a call hangs)."""
+        return not self._thread.is_alive()
+
+    @property
     def revoked(self) -> bool:
         """Whether the service revoked the token chain (the invocation must return PENDING)."""
         return self._revoked

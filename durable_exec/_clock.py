@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "Deadline", "SystemClock"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "Deadline", "RealTime", "SystemClock"]
 
 
 @runtime_checkable
@@ -50,6 +50,31 @@ class Clock(Protocol):
         ...
 
 
+class RealTime:
+    """The operating system's clocks, held where time-freezing test tools cannot reach.
+
+    freezegun (``DurableTestRunner(freeze_wall_clock=True)``) replaces
+    ``time.time`` and ``time.monotonic`` in the ``time`` module and in every
+    module's globals; the SDK's own clocks must keep reading real time (batching
+    windows and deadlines measure real work), so they call these class attributes.
+    """
+
+    __slots__ = ()
+
+    # A tuple in a class: freezegun's sweep of module globals does not look inside.
+    _FUNCTIONS = (time.time, time.monotonic)
+
+    @classmethod
+    def epoch(cls) -> float:
+        """Return the real ``time.time()``."""
+        return cls._FUNCTIONS[0]()
+
+    @classmethod
+    def monotonic(cls) -> float:
+        """Return the real ``time.monotonic()``."""
+        return cls._FUNCTIONS[1]()
+
+
 class SystemClock:
     """The real clock: the operating system's wall and monotonic time."""
 
@@ -57,11 +82,11 @@ class SystemClock:
 
     def now(self) -> float:
         """Return ``time.time()``."""
-        return time.time()
+        return RealTime.epoch()
 
     def monotonic(self) -> float:
         """Return ``time.monotonic()``."""
-        return time.monotonic()
+        return RealTime.monotonic()
 
     def sleep(self, seconds: float) -> None:
         """Block for ``seconds`` (nothing for zero or less)."""
@@ -70,7 +95,7 @@ class SystemClock:
 
     def timeout_until(self, due: float) -> float:
         """Return the seconds from now until ``due``, never negative."""
-        return max(0.0, due - time.time())
+        return max(0.0, due - RealTime.epoch())
 
     def skip_to(self, due: float) -> None:
         """Do nothing: real time cannot be moved (the caller has waited already)."""

@@ -12,7 +12,7 @@ import dataclasses
 import enum
 import math
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from durable_exec._durations import Duration, DurationLike, to_seconds
 from durable_exec._errors import ValidationError
@@ -24,6 +24,7 @@ from durable_exec._retry import (
     create_retry_strategy,
 )
 from durable_exec._serde import SerDes
+from durable_exec._typed import converter_for
 
 __all__ = [
     "BatchItemStatus",
@@ -37,10 +38,12 @@ __all__ = [
     "InvokeConfig",
     "MapConfig",
     "NestingType",
+    "Numeric",
     "ParallelBranch",
     "ParallelConfig",
     "StepConfig",
     "StepSemantics",
+    "SummaryGenerator",
     "WaitForCallbackConfig",
     "as_retry_strategy",
     "complete_batch",
@@ -52,6 +55,18 @@ __all__ = [
 T = TypeVar("T")
 P = TypeVar("P")
 R = TypeVar("R")
+C_contra = TypeVar("C_contra", contravariant=True)
+
+Numeric: TypeAlias = int | float
+"""A number of seconds, a rate or a percentage, as the configs take them."""
+
+
+class SummaryGenerator(Protocol[C_contra]):
+    """Makes the text stored in place of a result over 256 KiB (``summary_generator``)."""
+
+    def __call__(self, result: C_contra) -> str:
+        """Return the summary of ``result``."""
+
 
 _SUB_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 MAX_CALLBACK_TIMEOUT = 99_999_999
@@ -259,6 +274,12 @@ class CompletionConfig:
         return cls(tolerated_failure_count=0, tolerated_failure_percentage=0)
 
 
+def _check_result_type(result_type: Any) -> None:
+    """Reject a ``result_type`` that no value can be checked against, before anything runs."""
+    if result_type is not None:
+        converter_for(result_type)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -304,12 +325,17 @@ class StepConfig:
         step_semantics: At-least-once (default) or at-most-once per attempt.
         serdes: Serdes of the result; the extended-type serdes when ``None``.
         sub_type: SubType recorded instead of ``Step`` (1-32 of ``[A-Za-z0-9_-]``).
+        result_type: The declared type of the result (a dataclass, pydantic model,
+            enum, ``datetime``... or a list/dict/Optional of them); by default the
+            step function's return annotation, unless ``serdes`` is given. The result
+            is stored as plain data and rebuilt as this type on every run.
     """
 
     retry_strategy: RetryStrategy | Callable[[Exception, int], Any] | None = None
     step_semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY
     serdes: SerDes[Any] | None = None
     sub_type: str | None = dataclasses.field(default=None, kw_only=True)
+    result_type: Any = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
@@ -318,6 +344,7 @@ class StepConfig:
                 f"step_semantics must be a StepSemantics, got {self.step_semantics!r}"
             )
         validate_sub_type(self.sub_type)
+        _check_result_type(self.result_type)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,15 +357,19 @@ class ChildConfig(Generic[T]):
         summary_generator: Makes the payload stored instead of a result over
             256 KiB (the value is rebuilt from the children on replay).
         is_virtual: Record no CONTEXT operation for the child itself.
+        result_type: The declared type of the result; by default the child
+            function's return annotation, unless ``serdes`` is given.
     """
 
     serdes: SerDes[Any] | None = None
     sub_type: str | None = None
     summary_generator: Callable[[T], str] | None = None
     is_virtual: bool = False
+    result_type: Any = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         validate_sub_type(self.sub_type)
+        _check_result_type(self.result_type)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,12 +381,16 @@ class CallbackConfig:
         heartbeat_timeout: Longest gap between heartbeats; zero means none.
         serdes: Decodes the result; pass-through (the raw string) when ``None``.
         sub_type: SubType recorded instead of ``Callback``.
+        result_type: The declared type of the result. The external system's
+            string is then read as JSON (or with ``serdes``, when given) and rebuilt
+            as this type; ``str`` keeps the raw string.
     """
 
     timeout: DurationLike = dataclasses.field(default_factory=Duration)
     heartbeat_timeout: DurationLike = dataclasses.field(default_factory=Duration)
     serdes: SerDes[Any] | None = None
     sub_type: str | None = dataclasses.field(default=None, kw_only=True)
+    result_type: Any = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         for what in ("timeout", "heartbeat_timeout"):
@@ -365,6 +400,7 @@ class CallbackConfig:
                     f"{what} must be at most {MAX_CALLBACK_TIMEOUT} seconds, got {seconds}"
                 )
         validate_sub_type(self.sub_type)
+        _check_result_type(self.result_type)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -389,13 +425,18 @@ class InvokeConfig(Generic[P, R]):
         serdes_payload: Encodes the payload; plain JSON when ``None``.
         serdes_result: Decodes the result; plain JSON when ``None``.
         tenant_id: Tenant of the invoked function (1-256 characters).
+        result_type: The declared type of the result, read as JSON (or with
+            ``serdes_result``) and rebuilt as this type. A dataclass or pydantic
+            payload is sent as its JSON object when ``serdes_payload`` is unset.
     """
 
     serdes_payload: SerDes[Any] | None = None
     serdes_result: SerDes[Any] | None = None
     tenant_id: str | None = None
+    result_type: Any = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
+        _check_result_type(self.result_type)
         if self.tenant_id is not None and (
             not isinstance(self.tenant_id, str) or not 1 <= len(self.tenant_id) <= 256
         ):
@@ -433,6 +474,8 @@ class MapConfig(Generic[T]):
         summary_generator: Text stored inside the summary of a result over 256 KiB.
         nesting_type: ``NESTED`` (a CONTEXT per item) or ``FLAT``.
         item_namer: ``(item, index) -> name``; default ``map-item-{index}``.
+        result_type: The declared type of each item's result; by default the map
+            function's return annotation, unless a serdes is given.
     """
 
     max_concurrency: int | None = None
@@ -442,14 +485,20 @@ class MapConfig(Generic[T]):
     summary_generator: Callable[[Any], str] | None = None
     nesting_type: NestingType = NestingType.NESTED
     item_namer: Callable[[T, int], str] | None = None
+    result_type: Any = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         _check_concurrency(self.max_concurrency)
+        _check_result_type(self.result_type)
 
 
 @dataclasses.dataclass(frozen=True)
 class ParallelConfig:
-    """How a parallel runs (as :class:`MapConfig`; every branch must succeed by default)."""
+    """How a parallel runs (as :class:`MapConfig`; every branch must succeed by default).
+
+    ``result_type`` declares the type of every branch's result; by default each
+    branch function's return annotation, unless a serdes is given.
+    """
 
     max_concurrency: int | None = None
     completion_config: CompletionConfig = dataclasses.field(
@@ -459,6 +508,8 @@ class ParallelConfig:
     item_serdes: SerDes[Any] | None = None
     summary_generator: Callable[[Any], str] | None = None
     nesting_type: NestingType = NestingType.NESTED
+    result_type: Any = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         _check_concurrency(self.max_concurrency)
+        _check_result_type(self.result_type)

@@ -17,11 +17,16 @@ Determinism rules (what replay needs from your code):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import datetime
 import functools
+import inspect
+import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from durable_exec._async_bodies import ASYNC_MARKER, is_async, run_awaitable
 from durable_exec._batch import BatchResult
 from durable_exec._concurrency import MAP, PARALLEL, run_batch
 from durable_exec._config import (
@@ -49,10 +54,27 @@ from durable_exec._operations.callback import (
 )
 from durable_exec._operations.child import run_child
 from durable_exec._operations.invoke import run_invoke, validate_function_name
+from durable_exec._operations.recorded import (
+    NOW,
+    RANDOM,
+    UUID,
+    find_patch,
+    record_patch,
+    run_recorded,
+)
 from durable_exec._operations.step import StepContext, run_step
 from durable_exec._operations.wait import run_wait, wait_seconds
 from durable_exec._operations.wait_for_condition import run_wait_for_condition
+from durable_exec._results import (
+    RESULT_SOURCE,
+    batch_serdes,
+    declared_type,
+    invoke_payload_serdes,
+    invoke_result_serdes,
+    result_serdes,
+)
 from durable_exec._retry import RetryDecision, create_retry_strategy
+from durable_exec._saga import STEP_BINDER, Saga
 from durable_exec._waits import WaitForConditionCheckContext, WaitForConditionConfig
 
 if TYPE_CHECKING:
@@ -61,6 +83,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DurableContext",
     "ExecutionContext",
+    "LambdaContext",
     "WithRetryConfig",
     "durable_parallel_branch",
     "durable_step",
@@ -72,6 +95,18 @@ __all__ = [
 T = TypeVar("T")
 U = TypeVar("U")
 P = ParamSpec("P")
+
+
+class LambdaContext(Protocol):
+    """What the SDK reads from Lambda's context object (``context.lambda_context``)."""
+
+    aws_request_id: str
+    function_name: str
+    invoked_function_arn: str
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Return the milliseconds left before Lambda stops the invocation."""
+        ...
 
 
 class ExecutionContext:
@@ -107,11 +142,12 @@ class DurableContext:
     then replays to the same point and carries on.
     """
 
-    __slots__ = ("_core", "execution_context")
+    __slots__ = ("_core", "_patches", "execution_context")
 
     def __init__(self, core: ContextCore) -> None:
         self._core = core
         self.execution_context = ExecutionContext(core.invocation.arn)
+        self._patches: dict[str, bool] | None = None  # change id -> answer, once asked
 
     # -- facts -----------------------------------------------------------------
 
@@ -177,23 +213,43 @@ class DurableContext:
         interrupted runs again (at least once) or is handed to the retry strategy
         as :class:`~durable_exec.StepInterruptedError` (at most once).
 
+        Typed results: when ``func`` declares its return type (or the config gives
+        ``result_type``), the result is stored as plain data and rebuilt as that type
+        (dataclasses, pydantic models, enums, ``datetime``, ``Decimal``, ``UUID`` and
+        lists, dicts or optionals of them); stored data that does not fit is a
+        :class:`~durable_exec.SerDesError`. A config ``serdes`` turns this off.
+
+        Async bodies (experimental): an ``async def`` function runs on the
+        invocation's event loop (one per invocation, on its own thread); this call
+        blocks until it is done. Call durable operations outside the coroutine.
+
         Args:
             func: ``(StepContext) -> T``; typically built with :func:`durable_step`.
             name: Operation name (default: the decorated function's name).
-            config: Retry strategy, semantics, serdes.
+            config: Retry strategy, semantics, serdes, result type.
 
         Returns:
             The result, round-tripped through the serdes (equal on first run and replay).
 
         Raises:
             StepError: The step failed for good.
-            SerDesError: The result cannot be serialised (the step fails, no retry).
+            SerDesError: The result cannot be serialised (the step fails, no retry),
+                or the stored result does not fit the declared type.
 
         Example:
             >>> total = context.step(lambda _: 1 + 1, name="add")  # doctest: +SKIP
         """
         op_name = _operation_name(func, name)
-        return run_step(self._core, func, op_name, config or StepConfig())
+        config = config or _DEFAULT_STEP
+        if config.serdes is None or config.result_type is not None:
+            serdes = result_serdes(
+                config.serdes, config.result_type, func, kind="step", name=op_name
+            )
+            if serdes is not config.serdes:
+                config = _with_serdes(config, serdes)
+        if is_async(func):
+            func = _async_step(self._core, func)
+        return run_step(self._core, func, op_name, config)
 
     def wait(self, duration: DurationLike, name: str | None = None) -> None:
         """Suspend for ``duration`` (1 s to 366 days) without using compute.
@@ -230,16 +286,33 @@ class DurableContext:
         over 256 KiB is not stored: the child is re-run on replay to rebuild it from
         its operations' checkpoints.
 
+        The result is typed as for :meth:`step`: by ``func``'s return annotation or
+        ``config.result_type``.
+
         Args:
             func: ``(DurableContext) -> T``, typically from :func:`durable_with_child_context`.
             name: Operation name (default: the decorated function's name).
-            config: Serdes, sub-type, summary generator.
+            config: Serdes, sub-type, summary generator, result type.
 
         Raises:
             ChildContextError: ``func`` raised.
+            ValidationError: ``func`` is ``async def`` (a child context's durable
+                calls block; put async work in a step inside it).
         """
         op_name = _operation_name(func, name)
-        return run_child(self._core, func, op_name, config or ChildConfig())
+        if is_async(func):
+            raise ValidationError(
+                "run_in_child_context needs a synchronous function: the durable calls in a "
+                "child context block. Put the async work in a step inside it "
+                "(context.step accepts async def)."
+            )
+        config = config or ChildConfig()
+        serdes = result_serdes(
+            config.serdes, config.result_type, func, kind="child context", name=op_name
+        )
+        if serdes is not config.serdes:
+            config = _with_serdes(config, serdes)
+        return run_child(self._core, func, op_name, config)
 
     def map(
         self,
@@ -266,6 +339,11 @@ class DurableContext:
             name: Operation name.
             config: Concurrency, completion policy, serdes, naming, nesting.
 
+        Each item's result is typed as for :meth:`step`: by ``func``'s return
+        annotation or ``config.result_type``. ``func`` may be ``async def``
+        (experimental): it then runs on the invocation's event loop and must not
+        call durable operations.
+
         Returns:
             A :class:`~durable_exec.BatchResult` with one item per started item.
 
@@ -275,6 +353,7 @@ class DurableContext:
         config = config or MapConfig()
         items = list(inputs)
         namer = config.item_namer
+        call = _call_item_async if is_async(func) else _call_item
         branches = []
         for index, item in enumerate(items):
             item_name = namer(item, index) if namer is not None else f"map-item-{index}"
@@ -282,18 +361,30 @@ class DurableContext:
                 (
                     item_name,
                     namer is not None,
-                    functools.partial(_call_item, func, item, index, items),
+                    functools.partial(call, func, item, index, items),
                 )
             )
+        op_name = _operation_name(func, name)
+        item_type = config.result_type
+        if item_type is None and config.serdes is None and config.item_serdes is None:
+            item_type = declared_type(func)
+        serdes, item_serdes = batch_serdes(
+            batch_id=self._core.ids.peek(),
+            item_types=[item_type],
+            serdes=config.serdes,
+            item_serdes=config.item_serdes,
+            name=op_name,
+            kind="map",
+        )
         return run_batch(
             self._core,
             MAP,
             branches,
-            _operation_name(func, name),
+            op_name,
             max_concurrency=config.max_concurrency,
             completion=config.completion_config,
-            serdes=config.serdes,
-            item_serdes=config.item_serdes,
+            serdes=serdes,
+            item_serdes=item_serdes,
             summary_generator=config.summary_generator,
             nesting=config.nesting_type,
         )
@@ -311,26 +402,43 @@ class DurableContext:
         ``parallel-branch-{i}`` or by :class:`~durable_exec.ParallelBranch`). By
         default every branch must succeed: the first failure stops scheduling.
 
+        Each branch's result is typed by its function's return annotation (or
+        ``config.result_type`` for all of them). Branch functions may be ``async
+        def`` (experimental), as for :meth:`map`.
+
         Returns:
             A :class:`~durable_exec.BatchResult`; call ``throw_if_error()`` to raise
             the first failure.
         """
         config = config or ParallelConfig()
         branches = []
+        declared: list[Any | None] = []
+        infer = config.result_type is None and config.serdes is None and config.item_serdes is None
         for index, function in enumerate(functions):
             if isinstance(function, ParallelBranch):
                 branch_name = function.name if function.name is not None else None
-                branches.append(
-                    (
-                        branch_name if branch_name is not None else f"parallel-branch-{index}",
-                        branch_name is not None,
-                        function.func,
-                    )
+                body = function.func
+                branch = (
+                    branch_name if branch_name is not None else f"parallel-branch-{index}",
+                    branch_name is not None,
                 )
             else:
-                branches.append((f"parallel-branch-{index}", False, function))
+                body = function
+                branch = (f"parallel-branch-{index}", False)
+            declared.append(declared_type(body) if infer else None)
+            if is_async(body):
+                body = functools.partial(_call_branch_async, body)
+            branches.append((*branch, body))
         if name:
             validate_name(name)
+        serdes, item_serdes = batch_serdes(
+            batch_id=self._core.ids.peek(),
+            item_types=[config.result_type] if config.result_type is not None else declared,
+            serdes=config.serdes,
+            item_serdes=config.item_serdes,
+            name=name or None,
+            kind="parallel",
+        )
         return run_batch(
             self._core,
             PARALLEL,
@@ -338,8 +446,8 @@ class DurableContext:
             name or None,
             max_concurrency=config.max_concurrency,
             completion=config.completion_config,
-            serdes=config.serdes,
-            item_serdes=config.item_serdes,
+            serdes=serdes,
+            item_serdes=item_serdes,
             summary_generator=config.summary_generator,
             nesting=config.nesting_type,
         )
@@ -403,9 +511,10 @@ class DurableContext:
 
         Args:
             function_name: Name or ARN of the target, 1-256 characters.
-            payload: The target's input (JSON by default).
+            payload: The target's input (JSON by default; a dataclass or pydantic
+                model is sent as its JSON object).
             name: Operation name.
-            config: Payload and result serdes, tenant id.
+            config: Payload and result serdes, result type, tenant id.
 
         Raises:
             InvokeError: The target failed, timed out or was stopped.
@@ -414,9 +523,12 @@ class DurableContext:
         validate_function_name(function_name)
         if name:
             validate_name(name)
-        return run_invoke(
-            self._core, function_name, payload, name or None, config or InvokeConfig()
-        )
+        config = config or InvokeConfig()
+        result = invoke_result_serdes(config.serdes_result, config.result_type, name or None)
+        body = invoke_payload_serdes(config.serdes_payload, payload)
+        if result is not config.serdes_result or body is not config.serdes_payload:
+            config = dataclasses.replace(config, serdes_result=result, serdes_payload=body)
+        return run_invoke(self._core, function_name, payload, name or None, config)
 
     def wait_for_condition(
         self,
@@ -446,9 +558,174 @@ class DurableContext:
             validate_name(name)
         return run_wait_for_condition(self._core, check, config, name or None)  # type: ignore[no-any-return]
 
+    # -- deterministic values ------------------------------------------------------------
+
+    def now(self, name: str | None = None) -> datetime.datetime:
+        """Return the current time (an aware UTC ``datetime``), recorded once.
+
+        Use it instead of ``datetime.now()``/``time.time()`` in workflow code: the
+        value is recorded in the history (a STEP with SubType ``Now``) and every
+        replay returns the same value. Recording is asynchronous: several calls
+        share one checkpoint, and the value is durable at the latest with the next
+        durable operation. The time comes from the SDK's clock (the virtual clock in
+        :class:`~durable_exec.testing.DurableTestRunner`).
+
+        On replay: returns the recorded value.
+
+        Args:
+            name: Operation name (optional).
+        """
+        if name:
+            validate_name(name)
+        clock = self._core.invocation.clock
+        return run_recorded(  # type: ignore[no-any-return]
+            self._core, NOW, name, lambda: datetime.datetime.fromtimestamp(clock.now(), _UTC)
+        )
+
+    def random(self, name: str | None = None) -> float:
+        """Return a random float in [0, 1), recorded once (instead of ``random.random()``).
+
+        Recorded as a STEP with SubType ``Random``; see :meth:`now` for the cost.
+
+        On replay: returns the recorded value.
+
+        Args:
+            name: Operation name (optional).
+        """
+        if name:
+            validate_name(name)
+        return run_recorded(self._core, RANDOM, name, _random_float)  # type: ignore[no-any-return]
+
+    def uuid4(self, name: str | None = None) -> uuid.UUID:
+        """Return a random UUID, recorded once (instead of ``uuid.uuid4()``).
+
+        Recorded as a STEP with SubType ``Uuid``; see :meth:`now` for the cost. Use
+        it for idempotency keys that must stay the same across retries and replays.
+
+        On replay: returns the recorded value.
+
+        Args:
+            name: Operation name (optional).
+        """
+        if name:
+            validate_name(name)
+        return run_recorded(self._core, UUID, name, uuid.uuid4)  # type: ignore[no-any-return]
+
+    # -- versioning ----------------------------------------------------------------------
+
+    def patched(self, change_id: str) -> bool:
+        """Experimental: whether this execution runs the code of change ``change_id``.
+
+        Wrap a change to a workflow with running executions::
+
+            if context.patched("charge-before-ship"):
+                context.step(charge(order))      # new code
+            context.step(ship(order))
+
+        Returns ``True`` for executions that reach this point under code containing
+        the call (the choice is recorded: a STEP with SubType ``Patch`` named after
+        the change), and ``False`` for executions whose history shows they passed
+        this point before the change (their history holds another operation here).
+        The answer is fixed per context and change for the rest of the execution:
+        later calls with the same id return it without recording anything.
+
+        Once no execution recorded before the change remains, replace the call with
+        :meth:`deprecate_patch` and drop the old branch.
+
+        On replay: returns what the first run returned.
+
+        Args:
+            change_id: Names the change (1-256 printable ASCII characters).
+        """
+        validate_name(change_id)
+        memo = self._patches
+        if memo is None:
+            memo = self._patches = {}
+        answer = memo.get(change_id)
+        if answer is not None:
+            return answer
+        found = find_patch(self._core, change_id)
+        if found is None:
+            record_patch(self._core, change_id)
+            found = True
+        memo[change_id] = found
+        return found
+
+    def deprecate_patch(self, change_id: str) -> None:
+        """Experimental: mark where ``patched(change_id)`` was, once no old execution remains.
+
+        Executions recorded under the ``patched`` code have its marker here:
+        this call consumes it, so their later operations keep their positions.
+        Executions started under this code record nothing. When no execution with
+        the marker remains, delete the call.
+
+        On replay: consumes the marker if the history has one here.
+
+        Args:
+            change_id: The change id given to :meth:`patched`.
+        """
+        validate_name(change_id)
+        memo = self._patches
+        if memo is None:
+            memo = self._patches = {}
+        if change_id not in memo:
+            find_patch(self._core, change_id)
+            memo[change_id] = True
+
+    # -- sagas ---------------------------------------------------------------------------
+
+    def saga(self, name: str) -> Saga:
+        """Experimental: start a saga, a block whose steps are undone in reverse if it fails.
+
+        Example:
+            >>> with context.saga("book-trip") as saga:  # doctest: +SKIP
+            ...     flight = saga.step(book_flight(trip), compensate=cancel_flight)
+            ...     hotel = saga.step(book_hotel(trip), compensate=cancel_hotel)
+
+        If anything in the block raises, each registered compensation runs as a
+        durable step (with its own retries), last registered first, and the error
+        is raised again (:class:`~durable_exec.SagaCompensationError` if a
+        compensation failed too).
+
+        On replay: the forward steps, the failure and the compensations replay
+        from the history; compensations not yet run then run.
+
+        Args:
+            name: The saga's name (names its compensations by default).
+        """
+        return Saga(self, name)
+
+
+_DEFAULT_STEP = StepConfig()
+C = TypeVar("C")
+
+
+def _with_serdes(config: C, serdes: Any) -> C:
+    """``config`` with another ``serdes`` (a frozen copy, checks not repeated: it was valid)."""
+    changed = copy.copy(config)
+    object.__setattr__(changed, "serdes", serdes)
+    return changed
+
+
+_UTC = datetime.UTC
+
+
+def _random_float() -> float:
+    import random  # noqa: PLC0415 - loaded on the first context.random()
+
+    return random.random()  # noqa: S311 - not for security: a workflow's own randomness
+
 
 def _make_context(core: ContextCore) -> DurableContext:
     return DurableContext(core)
+
+
+def _async_step(core: ContextCore, func: Callable[[StepContext], Any]) -> Callable[..., Any]:
+    def body(step_context: StepContext) -> Any:
+        return run_awaitable(core, func(step_context))
+
+    body._original_name = getattr(func, "_original_name", None)  # type: ignore[attr-defined]
+    return body
 
 
 def durable_step(
@@ -463,6 +740,7 @@ def durable_step(
         ... def charge(step_context: StepContext, amount: int) -> str: ...
         >>> receipt = context.step(charge(42))  # doctest: +SKIP
     """
+    is_coroutine = inspect.iscoroutinefunction(func)
 
     @functools.wraps(func)
     def bind(*args: P.args, **kwargs: P.kwargs) -> Callable[[StepContext], T]:
@@ -470,8 +748,12 @@ def durable_step(
             return func(step_context, *args, **kwargs)
 
         run._original_name = func.__name__  # type: ignore[attr-defined]
+        setattr(run, RESULT_SOURCE, func)
+        if is_coroutine:
+            setattr(run, ASYNC_MARKER, True)
         return run
 
+    setattr(bind, STEP_BINDER, True)
     return bind
 
 
@@ -489,6 +771,9 @@ def durable_with_child_context(
             return func(context, *args, **kwargs)
 
         run._original_name = func.__name__  # type: ignore[attr-defined]
+        setattr(run, RESULT_SOURCE, func)
+        if inspect.iscoroutinefunction(func):
+            setattr(run, ASYNC_MARKER, True)
         return run
 
     return bind
@@ -504,6 +789,20 @@ def _call_item(
     return func(context, item, index, items)
 
 
+def _call_item_async(
+    func: Callable[[DurableContext, Any, int, Sequence[Any]], Any],
+    item: Any,
+    index: int,
+    items: Sequence[Any],
+    context: DurableContext,
+) -> Any:
+    return run_awaitable(context._core, func(context, item, index, items))
+
+
+def _call_branch_async(func: Callable[[DurableContext], Any], context: DurableContext) -> Any:
+    return run_awaitable(context._core, func(context))
+
+
 def durable_parallel_branch(
     name: str | None = None,
 ) -> Callable[[Callable[Concatenate[DurableContext, P], T]], Callable[P, ParallelBranch[T]]]:
@@ -515,11 +814,16 @@ def durable_parallel_branch(
     def decorate(
         func: Callable[Concatenate[DurableContext, P], T],
     ) -> Callable[P, ParallelBranch[T]]:
+        is_coroutine = inspect.iscoroutinefunction(func)
+
         @functools.wraps(func)
         def bind(*args: P.args, **kwargs: P.kwargs) -> ParallelBranch[T]:
             def run(context: DurableContext) -> T:
                 return func(context, *args, **kwargs)
 
+            setattr(run, RESULT_SOURCE, func)
+            if is_coroutine:
+                setattr(run, ASYNC_MARKER, True)
             return ParallelBranch(run, name)
 
         return bind
@@ -606,6 +910,7 @@ def with_retry(
                 )
                 attempt += 1
 
+    setattr(attempts, RESULT_SOURCE, func)
     if config.wrap_with_run_in_child_context:
         child_config: ChildConfig[T] = config.child_context_config or ChildConfig()
         return context.run_in_child_context(attempts, name=name, config=child_config)

@@ -17,6 +17,7 @@ Errors are grouped by *what happens next*::
        │     ├─ CallbackExternalError         the external system reported failure
        │     ├─ CallbackTimeoutError          the callback (or its heartbeat) timed out
        │     └─ CallbackSubmitterError        wait_for_callback's submitter failed for good
+       ├─ SagaCompensationError           a saga's compensations failed after its error
        └─ UnrecoverableError                  ends the invocation; ``termination_reason`` says why
           ├─ ExecutionError                   the execution FAILS; Lambda does not retry
           │  └─ NonDeterministicExecutionError  code and history disagree
@@ -33,6 +34,7 @@ subclasses, so a user's ``except Exception`` cannot swallow it.
 from __future__ import annotations
 
 import enum
+import threading
 from typing import Any, ClassVar
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "NonDeterministicExecutionError",
     "PayloadSizeError",
     "RetryableSerDesError",
+    "SagaCompensationError",
     "SerDesError",
     "StepError",
     "StepInterruptedError",
@@ -58,6 +61,7 @@ __all__ = [
     "UnrecoverableError",
     "ValidationError",
     "WaitForConditionError",
+    "register_operation_error",
 ]
 
 
@@ -174,6 +178,32 @@ class CallbackSubmitterError(CallbackError):
     """wait_for_callback's submitter failed and its retries ran out."""
 
 
+class SagaCompensationError(DurableExecutionsError):
+    """Experimental: a saga failed, and some of its compensations failed too.
+
+    Raised instead of the saga's original error (which is its ``__cause__`` and
+    :attr:`original`) once every compensation has had its turn.
+
+    Attributes:
+        original: The error that made the saga compensate.
+        failures: ``(compensation name, error)`` for each compensation that failed
+            for good, in the order they ran.
+    """
+
+    def __init__(self, original: BaseException, failures: list[tuple[str, BaseException]]) -> None:
+        names = ", ".join(repr(name) for name, _ in failures)
+        super().__init__(
+            f"the saga failed ({type(original).__name__}: {original}) and "
+            f"{len(failures)} of its compensations failed too: {names}. Those actions were "
+            "not undone; repair them by hand or with a follow-up execution."
+        )
+        self.original = original
+        self.failures = failures
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.original, self.failures))
+
+
 class SerDesError(DurableExecutionsError):
     """A value could not be serialised or deserialised.
 
@@ -236,9 +266,15 @@ class NonDeterministicExecutionError(ExecutionError):
 
     Attributes:
         step_id: The operation id where code and history disagree.
+        recorded: What the history holds there, when known: ``{"type", "sub_type",
+            "name", "parent_id"}``.
+        requested: What the code asked for there, in the same shape (``None`` when
+            the code asked for nothing: it ended before reaching the operation).
     """
 
     default_reason = TerminationReason.NON_DETERMINISTIC_EXECUTION
+    recorded: dict[str, str | None] | None = None
+    requested: dict[str, str | None] | None = None
 
     def __init__(self, message: str = "", step_id: str | None = None) -> None:
         super().__init__(message)
@@ -354,6 +390,34 @@ def wire_type_name(cls: type[BaseException]) -> str:
     if cls.__module__ == "builtins":
         return cls.__qualname__
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+_registry_lock = threading.Lock()
+
+
+def register_operation_error(error_cls: type[DurableOperationError]) -> None:
+    """Make replay rebuild your own :class:`DurableOperationError` subclass as itself.
+
+    An operation's error is rebuilt from its record on the first run and on every
+    replay; its ``__cause__`` is the recorded error as the class its type names.
+    Without registration a class of yours comes back as a plain
+    :class:`DurableOperationError` carrying its fields; registered, as itself. The
+    class must take ``(message, error_type, data, stack_trace)`` as
+    :class:`DurableOperationError` does. Call it at import time.
+
+    Raises:
+        ValidationError: ``error_cls`` is not a DurableOperationError subclass.
+
+    Example:
+        >>> class QuotaExceededError(DurableOperationError): ...
+        >>> register_operation_error(QuotaExceededError)
+    """
+    if not (isinstance(error_cls, type) and issubclass(error_cls, DurableOperationError)):
+        raise ValidationError(
+            f"register_operation_error takes a DurableOperationError subclass, got {error_cls!r}"
+        )
+    with _registry_lock:
+        _BY_WIRE_NAME[wire_type_name(error_cls)] = error_cls
 
 
 def class_for_wire_type(error_type: str | None) -> type[BaseException] | None:

@@ -10,12 +10,17 @@ An invocation:
    checkpointed and returned empty), a suspension → ``PENDING``, a failure →
    ``FAILED``; an error Lambda should retry (a retryable checkpoint failure,
    an :class:`InvocationError`) is re-raised instead;
-4. joins every thread it started (map/parallel pools, the checkpoint thread)
-   before returning, so nothing survives into the next warm invocation.
+4. flushes what is queued, then joins every thread it started (map/parallel
+   pools, then the checkpoint thread), all within one budget that ends before
+   Lambda's timeout. Nothing survives into the next warm invocation silently: a
+   thread still running then (user code stuck in an orphaned branch, a call
+   that never answers) makes the invocation raise a retryable
+   :class:`InvocationError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -27,6 +32,7 @@ from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._context import DurableContext, root_context
 from durable_exec._errors import (
     CheckpointError,
+    DurableExecutionsError,
     ExecutionError,
     InvocationError,
     TerminationReason,
@@ -284,8 +290,16 @@ def run_invocation(
         raised = exc
         output = {"Status": "PENDING"}
     finally:
-        invocation.join_executors()
+        _flush(checkpointer)
+        stuck = invocation.join_executors()
         checkpointer.close()
+    still_running = [thread.name for thread in stuck if thread.is_alive()]
+    if not checkpointer.stopped:
+        still_running.append("the checkpoint thread")
+    if still_running:
+        if isinstance(raised, DeadlineApproaching):
+            raise _deadline_error(deadline, still_running) from raised
+        raise _still_running_error(still_running) from raised
     if checkpointer.revoked:
         return {"Status": "PENDING"}
     failure = checkpointer.failure
@@ -305,12 +319,40 @@ def run_invocation(
     return output
 
 
-def _deadline_error(deadline: Deadline | None) -> InvocationError:
-    margin = f"{deadline.margin:.1f}s" if deadline is not None else "its margin"
+def _flush(checkpointer: Checkpointer) -> None:
+    """Make everything queued durable before any thread is waited for.
+
+    A failure here is not lost: the checkpointer keeps it (``failure``, ``revoked``)
+    and the outcome is decided from there; ``close`` tries once more.
+    """
+    with contextlib.suppress(SuspendExecution, DeadlineApproaching, DurableExecutionsError):
+        checkpointer.flush()
+
+
+def _thread_list(names: list[str]) -> str:
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"{len(names)} threads started by this invocation are still running ({shown})"
+
+
+def _still_running_error(names: list[str]) -> InvocationError:
     return InvocationError(
-        f"the invocation stopped {margin} before Lambda's timeout, after flushing its "
-        "checkpoints; Lambda will invoke the function again and it will resume from there. "
-        "If this repeats, raise the function's timeout or split long steps.",
+        f"{_thread_list(names)} after it ended: a map/parallel branch that outlived its "
+        "batch is stuck in user code, or a checkpoint call never answered. Lambda will "
+        "retry the invocation. Give blocking calls in branches a timeout shorter than the "
+        "function's."
+    )
+
+
+def _deadline_error(deadline: Deadline | None, running: list[str] | None = None) -> InvocationError:
+    margin = f"{deadline.margin:.1f}s" if deadline is not None else "its margin"
+    if running:
+        done = f"; {_thread_list(running)}, so what they had not sent is lost"
+    else:
+        done = ", after flushing its checkpoints"
+    return InvocationError(
+        f"the invocation stopped {margin} before Lambda's timeout{done}; Lambda will invoke "
+        "the function again and it will resume from the last checkpoint. If this repeats, "
+        "raise the function's timeout or split long steps.",
         TerminationReason.DEADLINE_APPROACHING,
     )
 

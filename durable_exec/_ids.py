@@ -10,10 +10,11 @@ and from any thread.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 
-__all__ = ["IdSequence", "operation_id"]
+__all__ = ["IdSequence", "OperationIdNamespace", "operation_id"]
 
 
 def operation_id(prefix: str | None, position: int) -> str:
@@ -26,6 +27,25 @@ def operation_id(prefix: str | None, position: int) -> str:
     """
     key = f"{prefix}-{position}" if prefix else str(position)
     return hashlib.blake2b(key.encode()).hexdigest()[:64]
+
+
+@dataclasses.dataclass(frozen=True)
+class OperationIdNamespace:
+    """The operation ids of one context, by position: compute ids ahead of time.
+
+    Attributes:
+        prefix: The context's own operation id, or ``None`` at the handler's root.
+
+    Example:
+        >>> OperationIdNamespace().create_id_for_step(1)[:8]
+        '1ced8f5b'
+    """
+
+    prefix: str | None = None
+
+    def create_id_for_step(self, step: int) -> str:
+        """Return the id of the ``step``-th operation (1-based; a branch's index for map items)."""
+        return operation_id(self.prefix, step)
 
 
 class IdSequence:

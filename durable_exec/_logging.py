@@ -42,6 +42,33 @@ class LoggerInterface(Protocol):
 
 DEFAULT_LOGGER: LoggerInterface = logging.getLogger("durable_exec.user")
 
+_OWN_FRAMES = 2  # DurableLogger.<level>() and DurableLogger._log()
+_STACKLEVEL_DEFAULTS: dict[tuple[type, str], int | None] = {}
+
+
+def _stacklevel_default(logger: Any, method: str, bound: Any) -> int | None:
+    """The ``stacklevel`` ``logger.<method>`` uses by default, or None if it takes none.
+
+    The standard library's loggers and adapters take it (default 1); another logger
+    takes it when its method names the parameter (Powertools' defaults to 2, to skip
+    its own frame). The answer is cached per class and method.
+    """
+    if isinstance(logger, logging.Logger | logging.LoggerAdapter):
+        return 1
+    key = (type(logger), method)
+    if key not in _STACKLEVEL_DEFAULTS:
+        import inspect  # noqa: PLC0415 - only for loggers outside the standard library
+
+        try:
+            parameter = inspect.signature(bound).parameters.get("stacklevel")
+        except (TypeError, ValueError):
+            parameter = None
+        default: int | None = None
+        if parameter is not None:
+            default = parameter.default if isinstance(parameter.default, int) else 1
+        _STACKLEVEL_DEFAULTS[key] = default
+    return _STACKLEVEL_DEFAULTS[key]
+
 
 class DurableLogger:
     """Adds execution context to each record and mutes it during replay.
@@ -85,7 +112,13 @@ class DurableLogger:
             return
         extra = kwargs.get("extra")
         kwargs["extra"] = {**self._fields, **extra} if extra else dict(self._fields)
-        getattr(self._logger, method)(msg, *args, **kwargs)
+        target = getattr(self._logger, method)
+        default = _stacklevel_default(self._logger, method, target)
+        if default is not None:
+            # Skip this method and the public one that called it, so that the record's
+            # pathname, lineno and funcName are the caller's.
+            kwargs["stacklevel"] = kwargs.get("stacklevel", default) + _OWN_FRAMES
+        target(msg, *args, **kwargs)
 
     def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
         """Log at DEBUG unless replaying."""

@@ -31,6 +31,8 @@ from typing import Any, Generic, TypeVar
 from durable_exec._errors import RetryableSerDesError, SerDesError
 
 __all__ = [
+    "TYPE_TOKEN",
+    "VALUE_TOKEN",
     "ExtendedTypeSerDes",
     "JsonSerDes",
     "PassThroughSerDes",
@@ -42,6 +44,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+TYPE_TOKEN = "t"  # noqa: S105 - a JSON key, not a secret
+"""The key of an extended-type envelope that holds the type tag."""
+VALUE_TOKEN = "v"  # noqa: S105 - a JSON key, not a secret
+"""The key of an extended-type envelope that holds the encoded value."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -178,8 +185,9 @@ def _wrap(value: Any) -> dict[str, Any]:
             return {"t": tag, "v": {k: _wrap(v) for k, v in encode(value).items()}}
     raise SerDesError(
         f"Unsupported type: {type(value)!r}. The default serdes stores JSON primitives, "
-        "lists, dicts, tuples, bytes, datetime, date, Decimal and UUID; pass a custom "
-        "SerDes in the operation's config for other types."
+        "lists, dicts, tuples, bytes, datetime, date, Decimal and UUID. Declare the type "
+        "(the function's return annotation, or result_type= in the operation's config) to "
+        "store dataclasses, pydantic models and enums, or pass a custom SerDes."
     )
 
 

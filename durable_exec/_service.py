@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
 __all__ = [
+    "BAD_REQUEST_ERROR",
+    "INVALID_CHECKPOINT_TOKEN_PREFIX",
+    "INVALID_PARAMETER_VALUE_EXCEPTION",
+    "SERVICE_ERROR",
+    "TOO_MANY_REQUESTS_ERROR",
     "BotocoreDurableService",
     "CheckpointResult",
     "DurableService",
@@ -48,7 +53,16 @@ __all__ = [
     "translate_error",
 ]
 
-_STALE_TOKEN_PREFIX = "invalid checkpoint token"  # noqa: S105 - an error message, not a secret
+BAD_REQUEST_ERROR = 400
+"""Lowest HTTP status of a client error: refused as sent, the execution fails (but see 429)."""
+TOO_MANY_REQUESTS_ERROR = 429
+"""Throttling: retried in-process, then by Lambda."""
+SERVICE_ERROR = 500
+"""Lowest HTTP status of a service error: retried in-process, then by Lambda."""
+INVALID_PARAMETER_VALUE_EXCEPTION = "InvalidParameterValueException"
+"""The error code of a refused parameter, a stale checkpoint token included."""
+INVALID_CHECKPOINT_TOKEN_PREFIX = "Invalid checkpoint token"  # noqa: S105 - a message, not a secret
+"""How a stale token's message starts (compared case-insensitively): Lambda retries."""
 _KMS_CODES = frozenset(
     {
         "KMSAccessDeniedException",
@@ -142,7 +156,11 @@ def _is_transient(exc: BaseException) -> bool:
         return _is_connection_error(exc)
     if code in _KMS_CODES:
         return False
-    return code in _THROTTLING_CODES or status == 429 or (status is not None and status >= 500)
+    return (
+        code in _THROTTLING_CODES
+        or status == TOO_MANY_REQUESTS_ERROR
+        or (status is not None and status >= SERVICE_ERROR)
+    )
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -194,7 +212,9 @@ def translate_error(exc: BaseException, operation: str) -> CheckpointError:
             status_code=status,
             retryable=False,
         )
-    if code == "InvalidParameterValueException" and message.lower().startswith(_STALE_TOKEN_PREFIX):
+    if code == INVALID_PARAMETER_VALUE_EXCEPTION and message.lower().startswith(
+        INVALID_CHECKPOINT_TOKEN_PREFIX.lower()
+    ):
         return CheckpointError(
             f"{where}. Another invocation owns the checkpoint token chain; "
             "Lambda will retry this invocation with a fresh token.",

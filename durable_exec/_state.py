@@ -9,8 +9,10 @@ code, one lock.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from durable_exec._wire import (
     Operation,
@@ -34,7 +36,9 @@ _ACTION_STATUS = {
 class ExecutionState:
     """The known operations of one execution, keyed by id.
 
-    Reads are lock-free (a single ``dict.get`` is atomic); writes hold the lock.
+    Reads are lock-free (a single ``dict.get`` is atomic); writes hold the lock and
+    never change an :class:`Operation` in place: an update replaces the whole
+    object, so a reader never sees one half applied.
 
     Args:
         arn: The durable execution ARN.
@@ -87,39 +91,44 @@ class ExecutionState:
                 self._apply_one(update, now)
 
     def _apply_one(self, update: OperationUpdate, now: float) -> None:
+        # The new operation is built aside and swapped in whole: a lock-free reader
+        # sees the old operation or the new one, never a status without its result.
         status = _ACTION_STATUS[update.action]
-        op = self._ops.get(update.id)
-        if op is None:
-            op = Operation(
-                id=update.id,
-                type=update.type,
-                status=status,
-                parent_id=update.parent_id,
-                name=update.name,
-                sub_type=update.sub_type,
-                start_timestamp=now,
-            )
-            self._ops[update.id] = op
-        else:
-            op.status = status
+        old = self._ops.get(update.id)
+        changes: dict[str, Any] = {"status": status}
         options = update.options or {}
         action = update.action
         if action is OperationAction.START:
             if update.type is OperationType.WAIT:
-                op.scheduled_end_timestamp = now + float(options.get("WaitSeconds", 0))
+                changes["scheduled_end_timestamp"] = now + float(options.get("WaitSeconds", 0))
         elif action is OperationAction.SUCCEED:
-            op.result = update.payload
-            op.end_timestamp = now
+            changes["result"] = update.payload
+            changes["end_timestamp"] = now
         elif action is OperationAction.FAIL:
-            op.error = update.error
-            op.end_timestamp = now
+            changes["error"] = update.error
+            changes["end_timestamp"] = now
         elif action is OperationAction.RETRY:
-            op.error = update.error
+            changes["error"] = update.error
             if update.payload is not None:
-                op.result = update.payload
-            op.next_attempt_timestamp = now + float(options.get("NextAttemptDelaySeconds", 0))
+                changes["result"] = update.payload
+            changes["next_attempt_timestamp"] = now + float(
+                options.get("NextAttemptDelaySeconds", 0)
+            )
         if update.type is OperationType.STEP and action is not OperationAction.START:
             # StepDetails.Attempt counts finished attempts (RETRY, SUCCEED or FAIL).
-            op.attempt = (op.attempt or 0) + 1
+            changes["attempt"] = ((old.attempt if old is not None else None) or 0) + 1
         if update.type is OperationType.CONTEXT and "ReplayChildren" in options:
-            op.replay_children = bool(options["ReplayChildren"])
+            changes["replay_children"] = bool(options["ReplayChildren"])
+        if old is None:
+            new = Operation(
+                id=update.id,
+                type=update.type,
+                parent_id=update.parent_id,
+                name=update.name,
+                sub_type=update.sub_type,
+                start_timestamp=now,
+                **changes,
+            )
+        else:
+            new = dataclasses.replace(old, **changes)
+        self._ops[update.id] = new

@@ -11,27 +11,46 @@ milliseconds in the Lambda invocation envelope.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime
 import enum
 import math
 import traceback
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn, TypeAlias
 
-from durable_exec._errors import DurableOperationError, SerDesError, wire_type_name
+from durable_exec._errors import (
+    BatchCompletionError,
+    DurableOperationError,
+    SerDesError,
+    class_for_wire_type,
+    wire_type_name,
+)
 
 __all__ = [
     "TERMINAL_STATUSES",
+    "CallbackTimeoutType",
     "ErrorObject",
+    "InvocationStatus",
     "Operation",
     "OperationAction",
+    "OperationPayload",
     "OperationStatus",
     "OperationSubType",
     "OperationType",
     "OperationUpdate",
+    "ReplayChildren",
+    "TimeoutSeconds",
     "WireFormatError",
 ]
+
+OperationPayload: TypeAlias = str
+"""A stored result or payload: the string a serdes produced."""
+ReplayChildren: TypeAlias = bool
+"""``ContextDetails.ReplayChildren``: the result is rebuilt from the children on replay."""
+TimeoutSeconds: TypeAlias = int
+"""A timeout in whole seconds, as the API takes it."""
 
 
 class WireFormatError(ValueError):
@@ -81,6 +100,26 @@ class OperationAction(enum.StrEnum):
     FAIL = "FAIL"
     RETRY = "RETRY"
     CANCEL = "CANCEL"
+
+
+class InvocationStatus(enum.Enum):
+    """The ``Status`` of the envelope a durable handler returns to Lambda.
+
+    ``RETRY`` is never returned: it names an invocation that raised so that
+    Lambda invokes the function again.
+    """
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+    RETRY = "RETRY"
+
+
+class CallbackTimeoutType(enum.Enum):
+    """The ``ErrorType`` the service records when a callback times out."""
+
+    TIMEOUT = "Callback.Timeout"
+    HEARTBEAT = "Callback.Heartbeat"
 
 
 class OperationSubType(enum.StrEnum):
@@ -194,6 +233,73 @@ class ErrorObject:
             data=_opt_str(raw, "ErrorData"),
             stack_trace=stack,
         )
+
+    @classmethod
+    def from_message(cls, message: str) -> ErrorObject:
+        """Return an error carrying only ``message`` (e.g. to fail a callback)."""
+        return cls(message=message)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorObject:
+        """Parse the API's ``ErrorObject`` dict (``ErrorMessage``, ``ErrorType``, ...).
+
+        Raises:
+            WireFormatError: A member has the wrong type.
+        """
+        parsed = cls.from_wire(data)
+        assert parsed is not None
+        return parsed
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API's ``ErrorObject`` dict (absent members omitted)."""
+        return self.to_wire()
+
+    def to_durable_operation_error(self) -> DurableOperationError:
+        """Rebuild the recorded error as the SDK error class its type names.
+
+        A :class:`DurableOperationError` subclass the SDK knows (its own, or one
+        registered with ``register_operation_error``) comes back as itself; any
+        other type as a plain :class:`DurableOperationError` carrying the fields.
+        """
+        named = class_for_wire_type(self.type)
+        cls = (
+            named
+            if isinstance(named, builtins.type)
+            and issubclass(named, DurableOperationError)
+            and named is not BatchCompletionError
+            else DurableOperationError
+        )
+        return cls(self.message, self.type, self.data, self.stack_trace)
+
+    def as_operation_error(
+        self, operation_error_cls: builtins.type[DurableOperationError]
+    ) -> DurableOperationError | SerDesError:
+        """Return the exception an operation raises for this recorded failure.
+
+        ``operation_error_cls`` (``StepError``, ``ChildContextError``...) carrying
+        this object's fields, whose ``__cause__`` is :meth:`to_durable_operation_error`;
+        a recorded serdes failure is a :class:`SerDesError` whatever the operation.
+        The first run and every replay build their errors here, so they raise the
+        same thing.
+        """
+        cause = self.to_durable_operation_error()
+        error: DurableOperationError | SerDesError
+        if class_for_wire_type(self.type) is SerDesError:
+            error = SerDesError(self.message, self.type, self.data, self.stack_trace)
+            error.__cause__ = DurableOperationError(
+                self.message, self.type, self.data, self.stack_trace
+            )
+            return error
+        error = operation_error_cls(self.message, self.type, self.data, self.stack_trace)
+        error.__cause__ = cause
+        return error
+
+    def raise_as_operation_error(
+        self, operation_error_cls: builtins.type[DurableOperationError]
+    ) -> NoReturn:
+        """Raise :meth:`as_operation_error`, its cause attached."""
+        error = self.as_operation_error(operation_error_cls)
+        raise error from error.__cause__
 
     def to_wire(self) -> dict[str, Any]:
         """Return the API's ``ErrorObject`` dict (absent members omitted)."""

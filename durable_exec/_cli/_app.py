@@ -221,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _store(info)
     _json(info)
+
+    from durable_exec._cli._replay import add_replay_parser
+
+    add_replay_parser(commands)
     return parser
 
 

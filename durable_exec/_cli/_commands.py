@@ -45,6 +45,7 @@ from durable_exec._cli._render import (
     stored_list_json,
     to_json,
 )
+from durable_exec._cli._replay import replay
 from durable_exec._cli._view import ExecutionView, build_view, epoch_of
 from durable_exec._cli._workspace import TERMINAL, RunRecord, Workspace, locate_store
 from durable_exec._clock import SYSTEM_CLOCK
@@ -602,4 +603,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "history": history,
     "callback": callback,
     "info": info,
+    "replay": replay,
 }

@@ -19,14 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from durable_exec._checkpointer import Checkpointer
-from durable_exec._clock import Clock, Deadline
+from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
 from durable_exec._errors import (
-    BatchCompletionError,
     DurableOperationError,
     NonDeterministicExecutionError,
     PayloadSizeError,
-    SerDesError,
-    class_for_wire_type,
 )
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger
@@ -78,21 +75,45 @@ class Invocation:
         with self._lock:
             self.executors.append(executor)
 
-    def join_executors(self) -> None:
-        """Wait for every registered pool's threads to finish (at most until the deadline)."""
+    def join_executors(self) -> list[threading.Thread]:
+        """Stop every registered pool and join its threads, all within one shared budget.
+
+        Without a deadline the joins wait as long as the threads run. With one, the
+        joins together end half the deadline's margin before Lambda's timeout (the
+        other half is kept for the final flush and the return), or after
+        :data:`JOIN_FLOOR` seconds if that moment has passed, so that threads about to
+        exit still can. The budget is spent in real time, as the joins are real waits.
+
+        Returns:
+            The pool threads still running when the budget was spent.
+        """
+        deadline = self.deadline
+        end = (
+            None
+            if deadline is None
+            else SYSTEM_CLOCK.monotonic()
+            + max(deadline.remaining() - deadline.margin / 2, JOIN_FLOOR)
+        )
+        alive: list[threading.Thread] = []
         while True:
             with self._lock:
                 if not self.executors:
-                    return
+                    return alive
                 executor = self.executors.pop()
-            if self.deadline is None:
+            if end is None:
                 executor.shutdown(wait=True, cancel_futures=True)
                 continue
             executor.shutdown(wait=False, cancel_futures=True)
-            # ThreadPoolExecutor keeps its workers in _threads; join them with a bound
-            # so a branch stuck in user code cannot hold the invocation past Lambda's timeout.
+            # ThreadPoolExecutor keeps its workers in _threads; each join takes what is
+            # left of the shared budget, so N stuck threads cost the budget once.
             for thread in list(getattr(executor, "_threads", ())):
-                thread.join(max(self.deadline.remaining(), 1.0))
+                thread.join(max(0.0, end - SYSTEM_CLOCK.monotonic()))
+                if thread.is_alive():
+                    alive.append(thread)
+
+
+JOIN_FLOOR = 0.1
+"""Seconds the pool joins may take once the deadline's budget is spent (threads finishing)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -194,7 +215,7 @@ def validate_identity(
     if (op.parent_id or None) != (parent_id or None):
         mismatches.append(f"parent: history has {op.parent_id!r}, code asks for {parent_id!r}")
     if mismatches:
-        raise NonDeterministicExecutionError(
+        error = NonDeterministicExecutionError(
             f"the code no longer matches the execution's history at operation {op.id} "
             f"({'; '.join(mismatches)}). Operations must be called in the same order with "
             "the same names on every invocation; branch only on durable results. To change "
@@ -202,6 +223,19 @@ def validate_identity(
             "on the old one.",
             step_id=op.id,
         )
+        error.recorded = {
+            "type": op.type.value,
+            "sub_type": op.sub_type,
+            "name": op.name,
+            "parent_id": op.parent_id,
+        }
+        error.requested = {
+            "type": op_type.value,
+            "sub_type": sub_type,
+            "name": name,
+            "parent_id": parent_id,
+        }
+        raise error
 
 
 def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError]) -> Exception:
@@ -220,23 +254,7 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
     """
     if error is None:
         return wrapper("Unknown error. No ErrorObject exists on the Checkpoint Operation.")
-    named = class_for_wire_type(error.type)
-    if named is SerDesError:
-        serdes_error = SerDesError(error.message, error.type, error.data, error.stack_trace)
-        serdes_error.__cause__ = DurableOperationError(
-            error.message, error.type, error.data, error.stack_trace
-        )
-        return serdes_error
-    result = wrapper(error.message, error.type, error.data, error.stack_trace)
-    cause_cls = (
-        named
-        if isinstance(named, type)
-        and issubclass(named, DurableOperationError)
-        and named is not BatchCompletionError
-        else DurableOperationError
-    )
-    result.__cause__ = cause_cls(error.message, error.type, error.data, error.stack_trace)
-    return result
+    return error.as_operation_error(wrapper)
 
 
 MAX_STEP_PAYLOAD = 1024 * 1024

@@ -22,6 +22,7 @@ from durable_exec._operations.step import StepContext, run_step
 from durable_exec._serde import PASS_THROUGH_SERDES, deserialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._state import ExecutionState
+from durable_exec._typed import callback_serdes
 from durable_exec._wire import (
     OperationAction,
     OperationStatus,
@@ -139,7 +140,8 @@ def run_create_callback(core: ContextCore, name: str | None, config: CallbackCon
         )
     if op is None or not op.callback_id:
         raise CallbackError(f"Missing callback details for operation: {op_id}")
-    return Callback(op.callback_id, op_id, state, config.serdes, invocation.arn)
+    serdes = callback_serdes(config.serdes, config.result_type, name)
+    return Callback(op.callback_id, op_id, state, serdes, invocation.arn)
 
 
 def run_wait_for_callback(
@@ -168,9 +170,16 @@ def run_wait_for_callback(
         run_step(child_core, submit, submitter_name, step_config)
         return callback.result()
 
+    # A declared result type is checked when the callback's string is read, and the
+    # value the context stores goes through the same type.
+    stored = callback_serdes(None, callback_config.result_type, name, stored=True)
     try:
         return run_child(
-            core, body, name, ChildConfig(), sub_type=OperationSubType.WAIT_FOR_CALLBACK.value
+            core,
+            body,
+            name,
+            ChildConfig(serdes=stored),
+            sub_type=OperationSubType.WAIT_FOR_CALLBACK.value,
         )
     except ChildContextError as error:
         cause = error.__cause__

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from durable_exec._config import StepConfig, StepSemantics
 from durable_exec._durations import MAX_WAIT_SECONDS
@@ -159,8 +159,13 @@ def _handle_failure(
     attempt: int,
     strategy: Any,
     first_started_at: float | None = None,
-) -> Any:
-    """Checkpoint RETRY (then suspend) or FAIL (then raise the step's error). Never returns."""
+) -> NoReturn:
+    """Checkpoint RETRY (then suspend) or FAIL (then raise the step's error).
+
+    A strategy that raises, or answers something other than a
+    :class:`RetryDecision`, ends the step: the FAIL record keeps ``error`` (the
+    one the step raised), and the strategy's own failure is logged.
+    """
     clock = core.invocation.clock
     now = clock.now()
     try:
@@ -172,7 +177,13 @@ def _handle_failure(
             raise TypeError(f"a retry strategy must return a RetryDecision, got {decision!r}")
     except Exception as strategy_error:
         decision = RetryDecision.no_retry()
-        error = strategy_error
+        probe = update(OperationAction.FAIL)
+        core.logger.exception(
+            "the retry strategy of step %s raised %s; the step fails with its own error. "
+            "Fix the strategy: it must return a RetryDecision for any error.",
+            f"{probe.name!r} ({probe.id})" if probe.name else probe.id,
+            type(strategy_error).__name__,
+        )
     details = error_object(error)
     if decision.should_retry:
         delay = min(max(1, decision.delay.seconds), MAX_WAIT_SECONDS)

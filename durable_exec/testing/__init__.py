@@ -23,6 +23,13 @@ from durable_exec.testing._faults import (
     FaultRule,
     Injection,
 )
+from durable_exec.testing._replay import (
+    RecordedHistory,
+    ReplayResult,
+    load_history,
+    replay_histories_test,
+    replay_history,
+)
 from durable_exec.testing._runner import (
     DurableTestRunner,
     FakeLambdaContext,
@@ -44,10 +51,15 @@ __all__ = [
     "Injection",
     "LocalDurableService",
     "MemoryStore",
+    "RecordedHistory",
+    "ReplayResult",
     "SimulatedCrash",
     "SqliteStore",
     "StoreError",
     "StoredExecution",
     "TestResult",
     "VirtualClock",
+    "load_history",
+    "replay_histories_test",
+    "replay_history",
 ]

@@ -10,8 +10,9 @@ deadlines measure actual work.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
+
+from durable_exec._clock import RealTime
 
 __all__ = ["DEFAULT_START", "VirtualClock"]
 
@@ -60,7 +61,7 @@ class VirtualClock:
 
     def monotonic(self) -> float:
         """Return the real ``time.monotonic()``: elapsed work time is not modelled."""
-        return time.monotonic()
+        return RealTime.monotonic()
 
     def sleep(self, seconds: float) -> None:
         """Advance virtual time by ``seconds`` (nothing for zero or less) and return at once."""

@@ -202,6 +202,11 @@ class DurableTestRunner:
             run gives up and re-raises the error (Lambda would keep retrying).
         invocation_timeout: Each invocation's time limit in seconds, as Lambda's
             context reports it (``get_remaining_time_in_millis``).
+        freeze_wall_clock: Make ``datetime.now()``, ``time.time()`` and the like,
+            read by step code (and anything else) while the runner drives an
+            execution, follow the runner's virtual clock, so a 5-minute durable wait
+            moves them by 5 minutes. Off by default; needs freezegun (the
+            ``testing`` extra).
 
     Example:
         >>> runner = DurableTestRunner(handler)  # doctest: +SKIP
@@ -219,8 +224,14 @@ class DurableTestRunner:
         max_invocations: int = 10_000,
         max_invocation_retries: int = 3,
         invocation_timeout: float = 900.0,
+        freeze_wall_clock: bool = False,
     ) -> None:
         self.invocation_timeout = invocation_timeout
+        if freeze_wall_clock:
+            from durable_exec.testing._wall_clock import require_freezegun
+
+            require_freezegun()
+        self.freeze_wall_clock = freeze_wall_clock
         if not isinstance(handler, DurableHandler):
             raise ValidationError(
                 "DurableTestRunner needs a handler decorated with @durable_execution, "
@@ -337,6 +348,14 @@ class DurableTestRunner:
             first: Invoke at once even if nothing changed (a new execution).
             pause_on_callbacks: Stop instead of letting callbacks time out.
         """
+        if self.freeze_wall_clock:
+            from durable_exec.testing._wall_clock import follow_virtual_clock
+
+            with follow_virtual_clock(self.clock):
+                return self._drive(arn, first=first, pause_on_callbacks=pause_on_callbacks)
+        return self._drive(arn, first=first, pause_on_callbacks=pause_on_callbacks)
+
+    def _drive(self, arn: str, *, first: bool, pause_on_callbacks: bool) -> TestResult:
         service = self.service
         needs_invocation = first or service.is_runnable(arn)
         failures = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import logging
 from collections import Counter
 from typing import Any
 
@@ -302,6 +303,46 @@ class TestRetries:
         result = make_runner(handler).run()
         assert result.status == "FAILED"
         assert attempts == [1, 2, 3, 4]
+
+
+class TestBrokenStrategies:
+    @pytest.mark.parametrize(
+        "strategy",
+        [
+            pytest.param(lambda error, attempts: 1 / 0, id="raises"),
+            pytest.param(lambda error, attempts: "retry please", id="returns-no-decision"),
+            pytest.param(
+                RetryPolicy(wait=lambda state: state.no_such_attribute), id="policy-raises"
+            ),
+        ],
+    )
+    def test_the_users_error_stays_in_the_fail_record(self, make_runner, caplog, strategy):
+        """A strategy that fails ends the step with the error it was given, and says so in a log."""
+        seen = []
+
+        @durable_execution
+        def handler(event, context):
+            try:
+                context.step(
+                    lambda _: (_ for _ in ()).throw(KeyError("sku-42")),
+                    name="reserve",
+                    config=StepConfig(retry_strategy=strategy),
+                )
+            except StepError as error:
+                seen.append((error.error_type, error.message, type(error.__cause__).__name__))
+            context.wait(Duration(1))
+            return None
+
+        with caplog.at_level(logging.ERROR):
+            result = make_runner(handler).run()
+        step = result.get_step("reserve")
+        assert step.status is OperationStatus.FAILED
+        assert step.error is not None
+        assert (step.error.type, step.error.message) == ("KeyError", "'sku-42'")
+        assert seen == [("KeyError", "'sku-42'", "DurableOperationError")] * 2
+        logged = [r for r in caplog.records if "retry strategy" in r.getMessage()]
+        assert len(logged) == 1
+        assert "reserve" in logged[0].getMessage()
 
 
 class TestSemantics:

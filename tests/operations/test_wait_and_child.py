@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 import logging
 from collections import Counter
 
@@ -277,6 +278,64 @@ class TestLogger:
 
         result = make_runner(handler).run()
         assert records == [("hello", {"executionArn": result.arn})]
+
+    def test_records_point_at_the_callers_line(self, make_runner, caplog):
+        """pathname, lineno and funcName of a record are the user's, not the SDK's."""
+        lines = {}
+
+        @durable_execution
+        def handler(event, context):
+            lines["context"] = inspect.currentframe().f_lineno + 1
+            context.logger.warning("from the handler")
+
+            def body(step_context):
+                lines["step"] = inspect.currentframe().f_lineno + 1
+                step_context.logger.warning("from the step")
+
+            context.step(body, name="logged")
+
+        with caplog.at_level(logging.INFO):
+            make_runner(handler).run()
+        where = {
+            r.getMessage(): (r.pathname, r.lineno, r.funcName)
+            for r in caplog.records
+            if r.getMessage().startswith("from the")
+        }
+        assert where == {
+            "from the handler": (__file__, lines["context"], "handler"),
+            "from the step": (__file__, lines["step"], "body"),
+        }
+
+    def test_a_logger_with_its_own_stacklevel_points_at_the_caller_too(self, make_runner, caplog):
+        """A set_logger target taking stacklevel (as Powertools' does) gets ours added."""
+
+        class OwnFrame:
+            """Like Powertools' Logger: its methods skip their own frame by default."""
+
+            def __init__(self):
+                self._logger = logging.getLogger("own-frame")
+
+            def info(self, msg, *args, stacklevel=2, **kwargs):
+                self._logger.info(msg, *args, stacklevel=stacklevel, **kwargs)
+
+            debug = warning = error = exception = info
+
+        lines = {}
+
+        @durable_execution
+        def handler(event, context):
+            context.set_logger(OwnFrame())
+            lines["call"] = inspect.currentframe().f_lineno + 1
+            context.logger.info("through the wrapper")
+
+        with caplog.at_level(logging.INFO):
+            make_runner(handler).run()
+        record = next(r for r in caplog.records if r.getMessage() == "through the wrapper")
+        assert (record.pathname, record.lineno, record.funcName) == (
+            __file__,
+            lines["call"],
+            "handler",
+        )
 
     def test_is_replaying_flips_after_the_last_recorded_operation(self, make_runner):
         """is_replaying is True before recorded operations and False after them."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 
 from tests.parity import cases
-from tests.parity.harness import Outcome, Recorded, official_outcomes, our_api, run_ours
+from tests.parity.harness import Outcome, official_outcomes, our_api, run_ours
 
 EARLY_COMPLETION = ["parallel_first_successful", "map_min_successful", "map_fail_fast"]
 ONE_RUN = ["virtual_child", "virtual_child_failure", "virtual_child_with_wait"]
-OFFICIAL_REPEATS = 5
+OFFICIAL_REPEATS = 3
 
 
 @pytest.fixture(scope="module")
@@ -52,19 +52,15 @@ def test_early_completion_records_the_same_history_on_every_run(official, name):
     what it records for them varies with thread timing: a branch can end up
     STARTED, or missing, more often on a loaded machine. Its usual outcome, every
     started branch recorded to its end, is what durable_exec records, identically
-    on each of 30 runs: the operations the official runs recorded, each with the
-    status and payload it reached in them.
+    on each of 30 runs; the official SDK must produce that outcome too (asked
+    again, up to 10 more runs, when its first runs all lost the race).
     """
     runs = [ours(name).without_results_of("Map", "Parallel") for _ in range(30)]
     assert all(run == runs[0] for run in runs[1:])
+    assert {op.status for op in runs[0].operations} <= {"SUCCEEDED", "FAILED"}
     # The batch's own payload lists per-item statuses, which race in the official SDK.
     official_runs = [o.without_results_of("Map", "Parallel") for o in official[name]]
-    reached: dict[str, set[Recorded]] = {}
-    for run in official_runs:
-        for op in run.operations:
-            reached.setdefault(op.id, set()).add(op)
-    assert {op.id for op in runs[0].operations} == set(reached)
-    for op in runs[0].operations:
-        assert op in reached[op.id]
-    assert {op.status for op in runs[0].operations} <= {"SUCCEEDED", "FAILED"}
-    assert all(run.result == runs[0].result for run in official_runs)
+    if runs[0] not in official_runs:
+        more = official_outcomes([name], repeat=10)[name]
+        official_runs += [o.without_results_of("Map", "Parallel") for o in more]
+    assert runs[0] in official_runs, [sorted(o.by_type().items()) for o in official_runs]

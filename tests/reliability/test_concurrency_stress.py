@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -31,6 +32,7 @@ from durable_exec._checkpointer import BatcherConfig, Checkpointer
 from durable_exec._service import CheckpointResult, StatePage
 from durable_exec._state import ExecutionState
 from durable_exec._wire import (
+    ErrorObject,
     Operation,
     OperationAction,
     OperationStatus,
@@ -47,6 +49,7 @@ from durable_exec.testing import (
 FULL = os.environ.get("DURABLE_RELIABILITY_FULL") == "1"
 REPEATS = 20 if FULL else 5
 THREADS = 32
+READERS = 8
 UPDATES_PER_THREAD = 200
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/n/exec"
 
@@ -107,13 +110,37 @@ class RecordingService:
         raise AssertionError("no paging expected")
 
 
+def _payload(op_id: str) -> str:
+    return f'"{op_id} done"'
+
+
+def _check_whole(op: Operation) -> None:
+    """Fail if ``op`` shows a half-applied update (a status without the fields it implies)."""
+    if op.type is not OperationType.STEP:
+        return
+    if op.status is OperationStatus.SUCCEEDED:
+        assert (op.result, op.end_timestamp, op.attempt) == (_payload(op.id), 1000.0, 1), op
+    elif op.status is OperationStatus.PENDING:
+        assert op.error is not None, op
+        assert (op.next_attempt_timestamp, op.attempt) == (1005.0, 1), op
+    else:
+        assert op.status is OperationStatus.STARTED, op
+        assert (op.result, op.error, op.attempt) == (None, None, None), op
+
+
 def _thread_updates(thread: int) -> list[tuple[OperationUpdate, bool]]:
     """The 200 updates of one thread, each with whether it is sent synchronously."""
     rng = random.Random(thread)
     ctx = f"ctx-{thread}"
 
     def step(op_id: str, action: OperationAction) -> OperationUpdate:
-        return OperationUpdate(id=op_id, type=OperationType.STEP, action=action, parent_id=ctx)
+        update = OperationUpdate(id=op_id, type=OperationType.STEP, action=action, parent_id=ctx)
+        if action is OperationAction.SUCCEED:
+            update.payload = _payload(op_id)
+        elif action is OperationAction.RETRY:
+            update.error = ErrorObject(message=f"{op_id} failed", type="ValueError")
+            update.options = {"NextAttemptDelaySeconds": 5}
+        return update
 
     plan = [
         (OperationUpdate(id=ctx, type=OperationType.CONTEXT, action=OperationAction.START), False)
@@ -207,14 +234,17 @@ class TestExecutionState:
         """Threads applying, merging and reading at once leave every operation as last updated."""
         state = ExecutionState(ARN)
         plans = [_thread_updates(t) for t in range(THREADS)]
-        start = threading.Barrier(THREADS + 2)
+        start = threading.Barrier(THREADS + 1 + READERS)
         errors: list[BaseException] = []
         stop = threading.Event()
 
-        def writer(plan: list[tuple[OperationUpdate, bool]]) -> None:
+        current = [""] * len(plans)  # the id each writer is applying: where races are
+
+        def writer(t: int, plan: list[tuple[OperationUpdate, bool]]) -> None:
             try:
                 start.wait()
                 for update, _ in plan:
+                    current[t] = update.id
                     state.apply([update], 1000.0)
             except BaseException as exc:
                 errors.append(exc)
@@ -231,29 +261,39 @@ class TestExecutionState:
                 errors.append(exc)
 
         def reader() -> None:
+            # Reads take no lock: each must see an operation as one update left it.
             try:
                 start.wait()
                 while not stop.is_set():
-                    for op in state.operations():
-                        assert op.id in state
+                    for op_id in current:
+                        op = state.get(op_id)
+                        if op is not None:
+                            _check_whole(op)
+                            reads[0] += 1
             except BaseException as exc:
                 errors.append(exc)
 
         threads = [
-            threading.Thread(target=writer, args=(p,), name=f"stress-w{i}")
+            threading.Thread(target=writer, args=(i, p), name=f"stress-w{i}")
             for i, p in enumerate(plans)
         ]
-        threads += [
-            threading.Thread(target=merger, name="stress-m"),
-            threading.Thread(target=reader, name="stress-r"),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads[:-1]:
-            thread.join(60)
-        stop.set()
-        threads[-1].join(60)
-        assert not errors, errors
+        readers = [threading.Thread(target=reader, name=f"stress-r{i}") for i in range(READERS)]
+        threads += [threading.Thread(target=merger, name="stress-m")]
+        reads = [0]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show
+        try:
+            for thread in [*readers, *threads]:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        finally:
+            stop.set()
+            for thread in readers:
+                thread.join(60)
+            sys.setswitchinterval(interval)
+        assert not errors, errors[:3]
+        assert reads[0] > 0
         assert len(state) == THREADS * (1 + (UPDATES_PER_THREAD - 2) // 2) + 2000
         for t in range(THREADS):
             ctx = state.get(f"ctx-{t}")

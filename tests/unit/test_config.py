@@ -125,7 +125,8 @@ class TestStepConfig:
 class TestChildConfig:
     def test_defaults_match_the_official_sdk(self):
         """ChildConfig(serdes=None, sub_type=None, summary_generator=None, is_virtual=False)."""
-        assert dataclasses.astuple(ChildConfig()) == (None, None, None, False)
+        assert dataclasses.astuple(ChildConfig())[:4] == (None, None, None, False)
+        assert ChildConfig().result_type is None
 
     def test_bad_sub_type_is_rejected(self):
         """A bad sub_type raises ValidationError."""

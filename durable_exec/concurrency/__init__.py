@@ -1,0 +1,1 @@
+"""map and parallel (the official SDK's ``concurrency`` package); see :mod:`.models`."""
