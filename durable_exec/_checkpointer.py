@@ -48,7 +48,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
-from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
+from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline, RealTime
 from durable_exec._errors import CheckpointError, ExecutionError
 from durable_exec._service import check_new_marker, new_client_token
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
@@ -126,6 +126,9 @@ class _Waiter:
         return self._done.acquire(timeout=-1 if timeout is None else max(0.0, timeout))
 
 
+_elapsed = RealTime.monotonic
+"""Batching windows measure real work, whatever clock the invocation models time with."""
+
 _UNKNOWN_CALL_BOUND: Final = 620.0
 """Seconds one call may take when the service does not say.
 
@@ -151,7 +154,8 @@ class Checkpointer:
         service: The durable-execution API.
         state: Where accepted updates and responses are recorded.
         token: The invocation's first checkpoint token.
-        clock: Time source for batching windows and timestamps.
+        clock: Time source for timestamps and the deadline (batching windows are
+            real elapsed time: they measure work, not modelled time).
         config: Batch limits.
         deadline: The invocation's deadline; no caller blocks beyond it.
     """
@@ -268,14 +272,14 @@ class Checkpointer:
                 if self._urgent >= self._producers:
                     self._poke(None)  # everyone left is blocked: due now
             elif self._urgent_since is not None:
-                self._active_at = self._clock.monotonic()  # a starting thread is activity
+                self._active_at = _elapsed()  # a starting thread is activity
 
     def producer_started(self) -> None:
         """A thread counted as starting by :meth:`add_producers` now runs."""
         with self._cond:
             self._starting -= 1
             if self._urgent_since is not None:
-                self._active_at = self._clock.monotonic()
+                self._active_at = _elapsed()
             if self._queue and not self._sending and self._starting <= 0:
                 # The linger applies again: the batch may be due sooner than the thread
                 # was armed for.
@@ -317,7 +321,7 @@ class Checkpointer:
             self._check_usable()
             self._append(item)
             if self._oldest is None:
-                self._oldest = self._clock.monotonic()  # max_delay counts from here
+                self._oldest = _elapsed()  # max_delay counts from here
             if self._sending:
                 return  # the sender looks at the queue again after its call
             if self._urgent or self._full() or self._urgent >= self._producers:
@@ -335,6 +339,7 @@ class Checkpointer:
         waiter = item.waiter
         assert waiter is not None
         batch: list[_Item] | None = None
+        crash: BaseException | None = None
         with self._cond:
             if scope is not None and scope.cancelled:
                 raise BranchOrphaned
@@ -349,10 +354,15 @@ class Checkpointer:
                     # from this thread, sparing two thread hand-offs.
                     self._sending = True
                     batch = []
-                    self._take(batch)
+                    try:
+                        self._take(batch)
+                    except BaseException as exc:  # nothing may strand a waiter
+                        crash = exc
                 else:
                     self._poke(due)
-        if batch is not None:
+        if crash is not None:
+            self._crashed(crash, batch or ())
+        elif batch is not None:
             self._lead(batch)
         self._wait(waiter)
 
@@ -408,7 +418,7 @@ class Checkpointer:
         """
         if self._closing or self._full() or self._urgent >= self._producers:
             return None
-        now = self._clock.monotonic()
+        now = _elapsed()
         config = self._config
         if self._urgent:
             if self._urgent_since is None:
@@ -465,7 +475,6 @@ class Checkpointer:
         Called with the lock held.
         """
         cond = self._cond
-        clock = self._clock
         while True:
             until: float | None = None
             if self._queue and not self._sending:
@@ -476,7 +485,7 @@ class Checkpointer:
                     return True
             elif self._closing and not self._sending:
                 return False
-            elif self._window and self._window > clock.monotonic():
+            elif self._window and self._window > _elapsed():
                 # Nothing to do now (or a caller is sending; it pokes us when done):
                 # stay armed for the window, so the next step's START need not wake us.
                 until = self._window
@@ -485,7 +494,7 @@ class Checkpointer:
             if until is None:
                 cond.wait()
             else:
-                cond.wait(until - clock.monotonic())
+                cond.wait(until - _elapsed())
             self._awake = True
             self._armed = None
 

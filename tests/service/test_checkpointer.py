@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
 from durable_exec._checkpointer import BatcherConfig, Checkpointer
-from durable_exec._clock import SYSTEM_CLOCK
+from durable_exec._clock import SYSTEM_CLOCK, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
 from durable_exec._scope import CancelScope
 from durable_exec._service import CheckpointResult, StatePage
@@ -469,19 +470,38 @@ class TestFailure:
         assert info.value is error
 
 
-class BrokenClock(VirtualClock):
-    """A clock whose ``monotonic`` raises on the checkpoint thread once armed (a user's bug)."""
+PATIENT = BatcherConfig(max_delay=3600.0, max_linger=3600.0, max_hold=3600.0)
+
+
+class Queued(CancelScope):
+    """A scope that reports when the checkpointer checks it (right before queueing)."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.queued = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        self.queued.set()
+        return False
+
+
+class BrokenTake:
+    """Makes ``Checkpointer._take`` raise (once armed) on threads whose name starts with ``on``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, on: str = "durable-checkpoint") -> None:
         self.armed = threading.Event()
         self.raised = threading.Event()
+        original = Checkpointer._take
 
-    def monotonic(self) -> float:
-        if self.armed.is_set() and threading.current_thread().name.startswith("durable-checkpoint"):
-            self.raised.set()
-            raise RuntimeError("clock broke")
-        return super().monotonic()
+        def take(checkpointer: Checkpointer, batch: list[Any]) -> None:
+            if self.armed.is_set() and threading.current_thread().name.startswith(on):
+                original(checkpointer, batch)  # the items are taken, then the loop breaks
+                self.raised.set()
+                raise RuntimeError("loop broke")
+            original(checkpointer, batch)
+
+        monkeypatch.setattr(Checkpointer, "_take", take)
 
 
 Outcome = dict[str, BaseException | None]
@@ -503,16 +523,18 @@ def _in_thread(call: Callable[[], None]) -> tuple[threading.Thread, Outcome]:
 
 
 class TestLoopCrash:
-    """An exception in the thread's own loop (not in an API call) strands no waiter."""
+    """An exception in the batching loop itself (not in an API call) strands no waiter."""
 
-    def test_blocked_caller_fails(self, state: ExecutionState) -> None:
-        """A crash while a caller waits fails that caller, and every later call, clearly."""
-        clock = BrokenClock()
-        clock.armed.set()
+    def test_blocked_caller_fails(
+        self, state: ExecutionState, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A crash on the thread fails the caller whose update it had taken, and later calls."""
+        broken = BrokenTake(monkeypatch)
+        broken.armed.set()
         service = FakeService()
-        checkpointer = Checkpointer(service, state, "tok0", clock=clock)
-        # Another thread may still add updates, so the thread times a window: it reads the clock.
-        checkpointer.add_producers(1)
+        # Less time left than a call may take: callers never send, the thread does.
+        deadline = Deadline(SYSTEM_CLOCK, 30.0, 1.0)
+        checkpointer = Checkpointer(service, state, "tok0", deadline=deadline)
         try:
             caller, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a")))
             caller.join(timeout=30)
@@ -529,19 +551,64 @@ class TestLoopCrash:
             checkpointer.close()
         assert not checkpointer._thread.is_alive()
 
-    def test_crash_while_idle_fails_next_call(self, state: ExecutionState) -> None:
-        """A crash while only asynchronous updates wait makes the next blocking call raise."""
-        clock = BrokenClock()
-        clock.armed.set()
-        checkpointer = Checkpointer(FakeService(), state, "tok0", clock=clock, config=HOLD)
+    def test_sending_caller_fails_with_the_others(
+        self, state: ExecutionState, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A crash while a caller takes its own batch fails it and everything queued."""
+        broken = BrokenTake(monkeypatch, on="MainThread")
+        checkpointer = Checkpointer(FakeService(), state, "tok0", config=PATIENT)
+        checkpointer.add_producers(1)
         try:
-            checkpointer.enqueue(_update("a"))  # the thread reads the clock for max_delay
-            assert clock.raised.wait(timeout=30)
+            scope = Queued()
+            other, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a"), scope))
+            assert scope.queued.wait(timeout=30)
+            broken.armed.set()
+            with pytest.raises(CheckpointError, match="checkpoint thread stopped"):
+                checkpointer.checkpoint(_update("b"))  # all blocked: this thread sends
+            other.join(timeout=30)
+            assert isinstance(outcome["error"], CheckpointError)
+        finally:
+            checkpointer.close()
+
+    def test_crash_while_idle_fails_next_call(
+        self, state: ExecutionState, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A crash while sending only asynchronous updates makes the next blocking call raise."""
+        broken = BrokenTake(monkeypatch)
+        broken.armed.set()
+        checkpointer = Checkpointer(FakeService(), state, "tok0", config=HOLD)
+        checkpointer.add_producers(-1)  # nobody left to add: the thread sends at once
+        try:
+            checkpointer.enqueue(_update("a"))
+            assert broken.raised.wait(timeout=30)
             caller, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("b")))
             caller.join(timeout=30)
             assert not caller.is_alive(), "the blocking call hung on a dead thread"
             assert isinstance(outcome["error"], CheckpointError)
             assert isinstance(checkpointer.failure, CheckpointError)
+        finally:
+            checkpointer.close()
+
+    def test_broken_clock_fails_waiters_clearly(self, state: ExecutionState) -> None:
+        """A Clock raising while a call's outcome is recorded fails the caller, never hangs it."""
+
+        class BrokenNow(VirtualClock):
+            def now(self) -> float:
+                if threading.current_thread().name.startswith("durable-checkpoint"):
+                    raise RuntimeError("clock broke")
+                return super().now()
+
+        deadline = Deadline(SYSTEM_CLOCK, 30.0, 1.0)  # the checkpoint thread makes the call
+        checkpointer = Checkpointer(
+            FakeService(), state, "tok0", clock=BrokenNow(), deadline=deadline
+        )
+        try:
+            caller, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a")))
+            caller.join(timeout=30)
+            assert not caller.is_alive()
+            error = outcome["error"]
+            assert isinstance(error, CheckpointError)
+            assert isinstance(error.__cause__, RuntimeError)
         finally:
             checkpointer.close()
 
@@ -693,22 +760,6 @@ class TestClose:
         checkpointer.close()
         with pytest.raises(ExecutionError):
             checkpointer.checkpoint(_update("a"))
-
-
-PATIENT = BatcherConfig(max_delay=3600.0, max_linger=3600.0, max_hold=3600.0)
-
-
-class Queued(CancelScope):
-    """A scope that reports when the checkpointer checks it (right before queueing)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.queued = threading.Event()
-
-    @property
-    def cancelled(self) -> bool:
-        self.queued.set()
-        return False
 
 
 class TestPolicy:
