@@ -734,16 +734,20 @@ def _dataclass(
     marker = (cls, tuple(bindings.items()))
     if marker in building:
         return building[marker]
-    fields: list[_Field] = []
+    # The field plan, built on first use (fields may refer to classes defined later);
+    # two threads racing to build it build the same plan, and the first one is kept.
+    plan: list[list[_Field]] = []
 
     def resolve() -> list[_Field]:
-        if fields:
-            return fields
+        if plan:
+            return plan[0]
         try:
             hints = typing.get_type_hints(cls, include_extras=True)
         except Exception as exc:
             raise ValidationError(
-                f"cannot resolve the field types of {label}: {type(exc).__name__}: {exc}"
+                f"cannot resolve the field types of {label} ({type(exc).__name__}: {exc}): "
+                "the names its annotations use must be importable from its module (define "
+                "the class at module level, or import those names there)"
             ) from exc
         built = []
         for field in dataclasses.fields(cls):
@@ -766,8 +770,10 @@ def _dataclass(
                     load_raw=_has_codec(cls, field, "decoder"),
                 )
             )
-        fields.extend(built)
-        return fields
+        with _LOCK:
+            if not plan:
+                plan.append(built)
+        return plan[0]
 
     configured = _configured(cls)
 

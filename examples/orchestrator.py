@@ -1,6 +1,13 @@
 """An orchestrator calling another durable function (and a plain one) with chained invokes.
 
-The targets are registered by name in tests and in `durable-exec run --function NAME=PATH:HANDLER`.
+Run it:
+    durable-exec run examples/orchestrator.py:handler \
+        --input '{"order_id": "o-9", "country": "DE"}' \
+        --function report-builder=examples/orchestrator.py:report_builder \
+        --function tax-rate=examples/orchestrator.py:tax_rate
+
+The targets are registered by name: with `--function NAME=PATH:HANDLER` on the command
+line, and with `runner.register_function(NAME, handler)` in tests.
 """
 
 from __future__ import annotations

@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     _remote(callback)
     _json(callback)
 
+    _ui_parser(commands)
+
     info = commands.add_parser(
         "info",
         help="show the store in use (and how it was found), what it holds, and versions",
@@ -226,6 +228,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replay_parser(commands)
     return parser
+
+
+def _ui_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    from durable_exec._cli._ui import DEFAULT_PORT
+
+    ui = commands.add_parser(
+        "ui",
+        help="serve a local web console over the store (executions, timelines, callbacks)",
+        description="Serve a web console over the store: browse executions, see an "
+        "execution's operation tree and timeline, answer its callbacks and resume it. "
+        "It listens on 127.0.0.1 and prints an address with a session token; open that.",
+    )
+    ui.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        metavar="N",
+        help=f"the port (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    ui.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="the address to listen on (default 127.0.0.1; anything else is reachable "
+        "from other machines, and a warning says so)",
+    )
+    ui.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="another name browsers may use to reach it (the Host header is checked "
+        "against DNS rebinding); repeatable",
+    )
+    ui.add_argument("--open", action="store_true", help="open it in the default browser")
+    ui.add_argument("-v", "--verbose", action="store_true", help="log every request on stderr")
+    _store(ui)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return value
 
 
 def _page_size(text: str) -> int:

@@ -44,13 +44,24 @@ from durable_exec._cli._render import (
     render_timeline,
     stored_list_json,
     to_json,
+    waiting_json,
 )
 from durable_exec._cli._replay import replay
 from durable_exec._cli._view import ExecutionView, build_view, epoch_of
 from durable_exec._cli._workspace import TERMINAL, RunRecord, Workspace, locate_store
 from durable_exec._clock import SYSTEM_CLOCK
 
-__all__ = ["COMMANDS", "callback", "history", "info", "list_executions", "resume", "run", "show"]
+__all__ = [
+    "COMMANDS",
+    "callback",
+    "history",
+    "info",
+    "list_executions",
+    "resume",
+    "run",
+    "show",
+    "ui",
+]
 
 _STDOUT_BROKEN = False
 _NOTHING_TO_EXPIRE = (
@@ -328,7 +339,7 @@ def _report(
     refs = _callback_refs(workspace, waiting)
     if args.json:
         data = execution_json(view)
-        items = [item for v in waiting for item in execution_json(v)["waiting_for"]]
+        items = [item for v in waiting for item in waiting_json(v)]
         for item in items:
             item["ref"] = refs.get(item["callback_id"])
         data["waiting_for"] = items
@@ -343,8 +354,8 @@ def _report(
         out(render_timeline(view, glyphs, now=SYSTEM_CLOCK.now(), show_all=args.all))
     options = _store_option(args, workspace) if command_options is None else command_options
     hints: list[str] = []
-    for item in waiting:
-        hints.extend(callback_hint(item, "durable-exec", options, refs=refs))
+    for waiting_view in waiting:
+        hints.extend(callback_hint(waiting_view, "durable-exec", options, refs=refs))
     if hints:
         out("")
         for line in hints:
@@ -595,6 +606,13 @@ def info(args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED
 
 
+def ui(args: argparse.Namespace) -> int:
+    """``durable-exec ui``: serve the web console (see :mod:`durable_exec._cli._ui`)."""
+    from durable_exec._cli._ui._server import serve_command
+
+    return serve_command(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": run,
     "resume": resume,
@@ -604,4 +622,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "callback": callback,
     "info": info,
     "replay": replay,
+    "ui": ui,
 }

@@ -114,6 +114,7 @@ class ExecutionView:
         invocations: Start times of completed invocations.
         invocation_errors: Errors of invocations that raised (Lambda retried them).
         events: The raw history events.
+        by_id: Every operation by id.
     """
 
     arn: str
@@ -130,6 +131,7 @@ class ExecutionView:
     invocations: list[float]
     invocation_errors: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    by_id: dict[str, OperationView] = dataclasses.field(default_factory=dict)
 
     @property
     def function_name(self) -> str:
@@ -144,7 +146,7 @@ class ExecutionView:
 
     def callback_label(self, op: OperationView) -> str:
         """Name a callback by itself or, inside ``wait_for_callback``, by its context."""
-        parent = next((p for p in self.operations if p.id == op.parent_id), None)
+        parent = self.by_id.get(op.parent_id) if op.parent_id else None
         if parent is not None and (parent.sub_type == "WaitForCallback" or not op.name):
             return parent.label
         return op.label
@@ -239,6 +241,7 @@ def build_view(description: dict[str, Any], events: list[dict[str, Any]]) -> Exe
         invocations=invocations,
         invocation_errors=invocation_errors,
         events=events,
+        by_id=ops,
     )
 
 

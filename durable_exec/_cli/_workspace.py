@@ -402,6 +402,18 @@ class Workspace:
         with self._errors():
             return self.store.changed_since(updated_seq)
 
+    def change_sequence(self) -> int:
+        """Return the store's latest change sequence (0 when empty or missing).
+
+        Any save by any process raises it, so comparing it with a value read
+        before tells a live view whether to read again; the rows that changed
+        are :meth:`changed_since` that value.
+        """
+        if self.store is None:
+            return 0
+        with self._errors():
+            return self.store.change_sequence()
+
     def summary(self, arn: str) -> StoredExecution:
         """Return one execution's summary.
 

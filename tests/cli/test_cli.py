@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from durable_exec._clock import SYSTEM_CLOCK
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -390,3 +396,282 @@ class TestListing:
         assert "2 of 5" in text.out
         assert f"--cursor {first['next_cursor']}" in text.out
         assert cli("list", "--search", "o-3", "--json").json()["total"] == 1
+
+
+class TestInput:
+    def test_callback_payload_from_stdin_loses_its_trailing_newline(self, cli):
+        """`echo approved | durable-exec callback succeed ID -` sends "approved"."""
+        paused = cli("run", APPROVAL, "--input", APPROVAL_INPUT, "--name", "std-1", "--json")
+        callback_id = paused.json()["waiting_for"][0]["callback_id"]
+        answered = cli("callback", "succeed", callback_id, "-", stdin="approved\n")
+        assert answered.code == 0, answered.err
+        finished = cli("resume", "std-1", "--json")
+        assert finished.json()["execution"]["result"]["decision"] == "approved"
+
+    def test_input_from_stdin(self, cli):
+        result = cli("run", ORDER, "--input", "-", "--json", stdin=ORDER_INPUT + "\n")
+        assert result.code == 0, result.err
+        assert result.json()["execution"]["input"] == {"order_id": "o-42", "items": 3}
+
+
+class TestOutput:
+    def test_a_closed_pipe_keeps_the_commands_exit_code(self, cli, store, tmp_path):
+        """`durable-exec show X | head -1` exits with show's own code, not 2, and says nothing."""
+        assert cli("run", ORDER, "--input", ORDER_INPUT, "--name", "piped").code == 0
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_EXEC_")}
+        env["PYTHONPATH"] = str(EXAMPLES.parent)
+        command = (
+            f"{shlex.quote(sys.executable)} -m durable_exec show piped --all --timeline "
+            f"--store {shlex.quote(str(store))} | head -c 1 > /dev/null; "
+            "echo ${PIPESTATUS[0]}"
+        )
+        done = subprocess.run(
+            ["bash", "-c", command], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.stdout.strip() == "0", (done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "Exception ignored" not in done.stderr
+
+    def test_handler_prints_never_corrupt_json(self, cli, tmp_path):
+        """A handler's print() (and a subprocess's output) goes to stderr; stdout stays JSON."""
+        (tmp_path / "chatty.py").write_text(
+            "import os, subprocess, sys\n"
+            "from durable_exec import durable_execution\n"
+            "print('imported!')\n"
+            "@durable_execution\n"
+            "def handler(event, context):\n"
+            "    print('hello from the handler')\n"
+            "    os.write(1, b'raw bytes on fd 1\\n')\n"
+            "    subprocess.run([sys.executable, '-c', 'print(\"child process\")'], check=True)\n"
+            "    return context.step(lambda _: print('in a step') or 'done', name='s')\n"
+        )
+        result = cli("run", "chatty.py:handler", "--json")
+        assert result.code == 0, result.err
+        assert result.json()["execution"]["result"] == "done"
+        for text in ("imported!", "hello from the handler", "raw bytes", "child process", "in a"):
+            assert text in result.err
+        resumed = cli("show", result.json()["execution"]["name"], "--json")
+        assert resumed.json()["execution"]["result"] == "done"
+
+    def test_errors_under_json_are_json_objects(self, cli):
+        """With --json, an error is a JSON object on stdout (and one line on stderr)."""
+        result = cli("show", "nope", "--json")
+        assert result.code == 2
+        error = result.json()["error"]
+        assert error["code"] == "not_found"
+        assert "unknown execution 'nope'" in error["message"]
+        assert error["exit_code"] == 2
+        usage = cli("list", "--limit", "0", "--json")
+        assert usage.json()["error"]["code"] == "invalid_input"
+
+    def test_a_handler_traceback_is_stored_and_shown(self, cli, failing_workflow):
+        """A failed execution keeps its stack trace; run and show print it, --json has it."""
+        ran = cli("run", f"{failing_workflow}:handler", "--name", "tb-1")
+        assert ran.code == 1
+        assert "Traceback (most recent call last)" in ran.out
+        assert f'File "{failing_workflow}", line 4, in charge' in ran.out
+        shown = cli("show", "tb-1")
+        assert f'File "{failing_workflow}", line 4, in charge' in shown.out
+        data = cli("show", "tb-1", "--json").json()
+        trace = "".join(data["execution"]["error"]["stack_trace"])
+        assert "ValueError: card declined" in trace
+
+    def test_logger_output_appears_with_verbose(self, cli):
+        """context.logger records show on stderr with -v (INFO) or --log-level."""
+        quiet = cli("run", ORDER, "--input", ORDER_INPUT)
+        assert "reserving 3 items for o-42" not in quiet.err
+        loud = cli("run", ORDER, "--input", ORDER_INPUT, "-v")
+        assert "reserving 3 items for o-42" in loud.err
+        leveled = cli("run", ORDER, "--input", ORDER_INPUT, "--log-level", "info", "--json")
+        assert "reserving 3 items for o-42" in leveled.err
+        assert leveled.json()["execution"]["status"] == "SUCCEEDED"
+
+
+class TestCallbackRefs:
+    def test_answer_by_execution_and_callback_name(self, cli):
+        """EXECUTION/CALLBACK-NAME works besides the long id, and show prints the short form."""
+        paused = cli("run", APPROVAL, "--input", APPROVAL_INPUT, "--name", "short-1")
+        assert paused.code == 3
+        assert "durable-exec callback succeed short-1/manager-approval 'RESULT'" in paused.out
+        shown = cli("show", "short-1", "--json").json()
+        assert shown["waiting_for"][0]["ref"] == "short-1/manager-approval"
+        answered = cli("callback", "succeed", "short-1/manager-approval", "approved")
+        assert answered.code == 0, answered.err
+        assert "durable-exec resume short-1" in answered.out
+        assert cli("resume", "short-1").code == 0
+        closed = cli("callback", "succeed", "short-1/manager-approval", "again")
+        assert "the callback is closed" in one_error_line(closed)
+
+    def test_expire_callbacks_says_when_there_is_nothing_to_expire(self, cli, tmp_path):
+        """A callback without a timeout cannot expire: --expire-callbacks says so."""
+        (tmp_path / "forever.py").write_text(
+            "from durable_exec import durable_execution\n"
+            "@durable_execution\n"
+            "def handler(event, context):\n"
+            "    return context.wait_for_callback(lambda cid, _: None, name='answer')\n"
+        )
+        result = cli("run", "forever.py:handler", "--expire-callbacks")
+        assert result.code == 3, result.err
+        assert "nothing to expire" in result.out
+        data = cli("resume", result.out.split()[1], "--expire-callbacks", "--json").json()
+        assert any("nothing to expire" in note for note in data["notes"])
+
+
+class TestTime:
+    def test_start_times_stay_real_after_a_long_virtual_wait(self, cli, tmp_path):
+        """A 2-hour virtual wait does not push the next execution's start into the future."""
+        (tmp_path / "sleepy.py").write_text(
+            "from durable_exec import Duration, durable_execution\n"
+            "@durable_execution\n"
+            "def handler(event, context):\n"
+            "    context.wait(Duration.from_hours(2), name='nap')\n"
+            "    return 'rested'\n"
+        )
+        before = datetime.fromtimestamp(SYSTEM_CLOCK.now(), UTC)
+        assert cli("run", "sleepy.py:handler", "--name", "s-1").code == 0
+        assert cli("run", "sleepy.py:handler", "--name", "s-2").code == 0
+        after = datetime.fromtimestamp(SYSTEM_CLOCK.now(), UTC)
+        listed = {item["name"]: item for item in cli("list", "--json").json()["executions"]}
+        second = datetime.fromisoformat(listed["s-2"]["start"])
+        assert before <= second <= after + timedelta(seconds=1)
+        first_end = datetime.fromisoformat(listed["s-1"]["end"])
+        assert first_end - datetime.fromisoformat(listed["s-1"]["start"]) >= timedelta(hours=2)
+
+
+class TestCrashes:
+    """An interrupted run continues on the next resume (issue 13, items 1 and 6)."""
+
+    @pytest.fixture
+    def slow(self, tmp_path):
+        """A workflow whose second step blocks until the test kills the process."""
+        gate = tmp_path / "started"
+        (tmp_path / "slow.py").write_text(
+            "import os, time\n"
+            "from durable_exec import StepConfig, StepSemantics, durable_execution\n"
+            f"GATE = {str(gate)!r}\n"
+            "def block(_):\n"
+            "    if not os.environ.get('UNBLOCK'):\n"
+            "        open(GATE, 'w').close()\n"
+            "        time.sleep(60)\n"
+            "    return 'second'\n"
+            "@durable_execution\n"
+            "def handler(event, context):\n"
+            "    a = context.step(lambda _: 'first', name='a')\n"
+            "    b = context.step(block, name='b', config=StepConfig(step_semantics=\n"
+            "        StepSemantics[event.get('semantics', 'AT_LEAST_ONCE_PER_RETRY')]))\n"
+            "    return [a, b]\n"
+        )
+        return gate
+
+    def _start_and_kill(self, tmp_path, store, gate, sig, semantics="AT_LEAST_ONCE_PER_RETRY"):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_EXEC_")}
+        env["PYTHONPATH"] = str(EXAMPLES.parent)
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "durable_exec", "run", "slow.py:handler",
+                "--name", "crash-1", "--input", json.dumps({"semantics": semantics}),
+                "--store", str(store),
+            ],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            _wait_for_file(gate, process)
+            process.send_signal(sig)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        return process.returncode, out, err
+
+    @pytest.mark.parametrize(
+        ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)]
+    )
+    def test_an_interrupted_run_continues_on_resume(self, cli, tmp_path, store, slow, sig, code):
+        """Ctrl-C, SIGTERM or kill -9 inside a step: resume retries the step and finishes."""
+        returned, _, err = self._start_and_kill(tmp_path, store, slow, sig)
+        assert returned == code, err
+        if sig != signal.SIGKILL:
+            assert "`durable-exec resume` retries" in err
+        resumed = cli("resume", "crash-1", "--json", extra_env={"UNBLOCK": "1"})
+        assert resumed.code == 0, (resumed.out, resumed.err)
+        data = resumed.json()
+        assert data["execution"]["result"] == ["first", "second"]
+        step_b = next(op for op in data["operations"] if op["name"] == "b")
+        assert step_b["attempts"] == 1  # at least once: the body simply ran again
+        history = cli("history", "crash-1", "--json").json()["events"]
+        interrupted = [
+            e for e in history
+            if e["EventType"] == "InvocationCompleted"
+            and e["InvocationCompletedDetails"].get("Error")
+        ]
+        assert len(interrupted) == 1
+        error = interrupted[0]["InvocationCompletedDetails"]["Error"]["Payload"]
+        assert error["ErrorType"] == "Runtime.ExitError"
+
+    def test_an_interrupted_at_most_once_step_goes_through_its_retry_strategy(
+        self, cli, tmp_path, store, slow
+    ):
+        """An at-most-once step cut short is not rerun blindly: StepInterruptedError, retried."""
+        returned, _, _ = self._start_and_kill(
+            tmp_path, store, slow, signal.SIGKILL, semantics="AT_MOST_ONCE_PER_RETRY"
+        )
+        assert returned == -9
+        resumed = cli("resume", "crash-1", "--json", extra_env={"UNBLOCK": "1"})
+        assert resumed.code == 0, (resumed.out, resumed.err)
+        step_b = next(op for op in resumed.json()["operations"] if op["name"] == "b")
+        assert step_b["attempts"] == 2  # attempt 1 was interrupted; the retry ran it
+        history = cli("history", "crash-1", "--json").json()["events"]
+        failed = [e for e in history if e["EventType"] == "StepFailed" and e.get("Name") == "b"]
+        assert failed[0]["StepFailedDetails"]["Error"]["Payload"]["ErrorType"].endswith(
+            "StepInterruptedError"
+        )
+
+    def test_run_with_the_same_name_also_continues(self, cli, tmp_path, store, slow):
+        """`run --name NAME` again (same input) continues the interrupted execution."""
+        self._start_and_kill(tmp_path, store, slow, signal.SIGKILL)
+        again = cli(
+            "run", "slow.py:handler", "--name", "crash-1", "--input",
+            json.dumps({"semantics": "AT_LEAST_ONCE_PER_RETRY"}), "--json",
+            extra_env={"UNBLOCK": "1"},
+        )
+        assert again.code == 0, again.err
+        assert again.json()["execution"]["result"] == ["first", "second"]
+
+
+def _wait_for_file(path, process) -> None:
+    """Block until ``path`` exists (the child creates it), in 20 ms slices of select."""
+    import select
+
+    deadline = 60.0
+    import time
+
+    start = time.monotonic()
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the process ended early: {process.communicate()}")
+        if time.monotonic() - start > deadline:
+            raise AssertionError("the step never started")
+        select.select([], [], [], 0.02)
+
+
+def _documented_commands() -> list[tuple[str, list[str]]]:
+    """The `Run it:` command of every example's docstring, as argument lists."""
+    import ast
+    import re
+
+    found = []
+    for path in sorted(EXAMPLES.glob("*.py")):
+        if path.name.startswith("test_"):
+            continue  # the examples' own tests, not workflows
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        match = re.search(r"Run it:\s*(durable-exec run .*?)(?:\n\s*\n|\nthen |\Z)", doc, re.DOTALL)
+        found.append((path.name, shlex.split(match.group(1)) if match else []))
+    return found
+
+
+@pytest.mark.parametrize(("example", "argv"), _documented_commands())
+def test_every_example_shows_a_run_command_that_works(cli, example, argv):
+    """Each example's docstring gives its `durable-exec run` command, and it runs as written."""
+    assert argv[:2] == ["durable-exec", "run"], f"{example} shows no run command"
+    result = cli(*argv[1:], cwd=EXAMPLES.parent)
+    assert result.code in (0, 3), (example, result.out, result.err)

@@ -198,3 +198,19 @@ class TestProgress:
         progress.invocation("order-1")
         progress.clear()
         assert stream.getvalue() == ""
+
+
+class TestPadding:
+    def test_the_operation_column_is_as_wide_as_the_longest_name(self, finished):
+        """A '... 18 more' summary row does not widen the operation column."""
+        lines = render_execution(finished, UNICODE).splitlines()
+        header = next(line for line in lines if line.startswith("operation"))
+        column = header.index("type")
+        rows = [
+            line
+            for line in lines
+            if ("├─" in line or "└─" in line) and "more (" not in line
+        ]
+        longest = max(len(line[:column].rstrip()) for line in rows)
+        assert column == longest + 2
+        assert any("18 more" in line for line in lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
 
 EXAMPLES = REPO / "examples"
 HISTORY = EXAMPLES / "histories" / "order_processing-o-42.json"

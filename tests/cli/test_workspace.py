@@ -98,3 +98,54 @@ class TestReadsAndWrites:
         assert raised.value.exit_code == 3
         store.annotate(arn, "durable-exec.driver", f"{os.uname().nodename}:999999999:")
         workspace.run_driver(arn, handler, targets)  # a dead holder is taken over
+
+
+class TestRemoteCommands:
+    """list/show/history/callback with --endpoint speak the API (a local service stands in)."""
+
+    def test_remote_reads_and_callback(self, monkeypatch, capsys):
+        import json
+
+        from durable_exec._cli import _remote
+        from durable_exec._cli._app import main
+        from durable_exec.testing import DurableTestRunner
+
+        approval = _load_approval()
+        runner = DurableTestRunner(approval, function_name="approval")
+        waiting = runner.run(
+            {"request": "x", "manager": "m"}, execution_name="remote-1", pause_on_callbacks=True
+        )
+        monkeypatch.setattr(_remote, "remote_client", lambda endpoint, region: runner.service)
+        remote = ["--endpoint", "http://127.0.0.1:9", "--json"]
+
+        assert main(["list", "--function-name", "approval", *remote]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert [item["name"] for item in listed["executions"]] == ["remote-1"]
+
+        assert main(["show", "remote-1", "--function-name", "approval", *remote]) == 3
+        shown = json.loads(capsys.readouterr().out)
+        callback_id = shown["waiting_for"][0]["callback_id"]
+        assert shown["waiting_for"][0]["ref"] is None  # short refs are local only
+
+        assert main(["history", waiting.arn, *remote]) == 0
+        assert json.loads(capsys.readouterr().out)["events"][0]["EventType"] == "ExecutionStarted"
+
+        assert main(["callback", "succeed", callback_id, "approved", *remote]) == 0
+        assert json.loads(capsys.readouterr().out)["sent"] is True
+        assert runner.resume(waiting.arn).result["decision"] == "approved"
+
+        assert main(["show", "nope", "--function-name", "approval", *remote]) == 2
+        assert "unknown execution 'nope' of approval" in capsys.readouterr().err
+
+
+def _load_approval():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("_ws_approval", EXAMPLES / "approval.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.handler

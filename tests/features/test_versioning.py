@@ -127,3 +127,30 @@ def test_deprecate_patch_records_nothing_for_new_executions(make_runner):
     result = make_runner(handler).run()
     assert result.result == "v3"
     assert steps(result) == [("Step", "charge"), ("Step", "ship")]
+
+
+def test_histories_recorded_before_and_after_the_patch_replay_on_the_patched_code():
+    """replay_history: v1 and v2 recordings both replay on v2; v1 does not replay without it."""
+    import pytest
+
+    from durable_exec import NonDeterministicExecutionError
+    from durable_exec.testing import DurableTestRunner, replay_history
+
+    def build(version: int):
+        @durable_execution
+        def handler(event, context):
+            if version == 1 or (version == 2 and not context.patched("charge-first")):
+                context.step(lambda _: "ship", name="ship")
+            else:
+                context.step(lambda _: "charge", name="charge")
+                context.step(lambda _: "ship", name="ship")
+            context.wait(Duration(60), name="settle")
+
+        return handler
+
+    before = DurableTestRunner(build(1)).run()
+    after = DurableTestRunner(build(2)).run()
+    assert replay_history(build(2), before).outcome == "returned"
+    assert replay_history(build(2), after).outcome == "returned"
+    with pytest.raises(NonDeterministicExecutionError, match="expected STEP \\(Step\\) 'ship'"):
+        replay_history(build(3), before)  # the new path without the patch check

@@ -316,6 +316,7 @@ def test_local_store_files_are_private(tmp_path):
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _SERVERS = {"HTTPServer", "ThreadingHTTPServer", "TCPServer", "ThreadingTCPServer", "bind"}
+_WARNED_HOST_TESTS = {"tests/ui/test_ui_security.py"}
 
 
 def test_everything_that_listens_binds_the_loopback_interface():
@@ -326,7 +327,8 @@ def test_everything_that_listens_binds_the_loopback_interface():
         source = path.read_text(encoding="utf-8")
         if path.name == pathlib.Path(__file__).name:
             continue
-        if "0.0.0.0" in source:
+        # The web console's tests check that `durable-exec ui --host 0.0.0.0` warns.
+        if "0.0.0.0" in source and path.relative_to(ROOT).as_posix() not in _WARNED_HOST_TESTS:
             offenders.append(f"{path.relative_to(ROOT)}: mentions 0.0.0.0")
         tree = ast.parse(source)
         for node in ast.walk(tree):
