@@ -159,13 +159,7 @@ def _stop_first(invocation: Invocation, loop: EventLoopThread) -> None:
     (an orphaned branch) is released only when the loop stops, so the loop must be
     stopped before any pool whose threads may wait on it is joined.
     """
-    with invocation._lock:
-        executors = invocation.executors
-        if executors and executors[-1] is loop:
-            return
-        if loop in executors:
-            executors.remove(loop)
-        executors.append(loop)
+    invocation.register_executor(loop, last=True)
 
 
 def run_awaitable(core: ContextCore, awaitable: Awaitable[Any]) -> Any:

@@ -50,7 +50,7 @@ from typing import Any, Final, Protocol
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline, RealTime
 from durable_exec._errors import CheckpointError, ExecutionError
-from durable_exec._service import check_new_marker, new_client_token
+from durable_exec._service import DurableService, new_client_token, page_in
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import OperationAction, OperationType, OperationUpdate
@@ -162,7 +162,7 @@ class Checkpointer:
 
     def __init__(
         self,
-        service: Any,
+        service: DurableService,
         state: ExecutionState,
         token: str,
         *,
@@ -580,13 +580,16 @@ class Checkpointer:
             self._revoked = True
             raise SuspendExecution("the service revoked the checkpoint token")
         self._token = result.token
-        marker = result.next_marker
-        seen: set[str] = set()
-        while marker:
-            check_new_marker(marker, seen, "CheckpointDurableExecution")
-            page = self._service.get_state(self._state.arn, self._token, marker)
-            self._state.merge(page.operations)
-            marker = page.next_marker
+        if result.next_marker:
+            self._state.merge(
+                page_in(
+                    self._service,
+                    self._state.arn,
+                    self._token,
+                    result.next_marker,
+                    "CheckpointDurableExecution",
+                )
+            )
 
     def _fail(self, error: BaseException, taken: Sequence[_Item] = ()) -> BaseException:
         """Record ``error``, wake everyone still queued (and in ``taken``); return what they get."""

@@ -235,11 +235,11 @@ def run_batch(
         raise
     except Exception as error:
         details = error_object(error)
-        invocation.checkpointer.complete_scope(scope, update(OperationAction.FAIL, error=details))
+        core.complete_scope(scope, update(OperationAction.FAIL, error=details))
         failure = rebuild_error(details, ChildContextError)
         # The cause is the stored error rebuilt (as on replay), never the live exception.
         raise failure from failure.__cause__
-    invocation.checkpointer.complete_scope(
+    core.complete_scope(
         scope,
         update(
             OperationAction.SUCCEED,
@@ -450,9 +450,7 @@ class _Coordinator:
         """
         wanted = 0 if done else min(self.running, self.workers) - (1 if parked else 0)
         if wanted != self.producers or starting:
-            self.core.invocation.checkpointer.add_producers(
-                wanted - self.producers, starting=1 if starting else 0
-            )
+            self.core.add_producers(wanted - self.producers, starting=1 if starting else 0)
             self.producers = wanted
 
     def _wind_down(self, deadline: Deadline) -> None:
@@ -557,7 +555,7 @@ class _Coordinator:
     def _run_branch(self, branch: _Branch) -> None:
         """Body of one branch on a pool thread; reports exactly one event."""
         core = self.core
-        core.invocation.checkpointer.producer_started()
+        core.producer_started()
         try:
             if self.nesting is NestingType.FLAT:
                 child = core.child(
@@ -658,7 +656,7 @@ class _Coordinator:
         would only suspend again); it is looked at again after a back-off.
         """
         invocation = self.core.invocation
-        invocation.checkpointer.refresh(self.scope)
+        self.core.refresh(self.scope)
         now = invocation.clock.now()
         while (due := self._next_due()) is not None and due <= now:
             _, index = heapq.heappop(self.timers)

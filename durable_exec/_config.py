@@ -27,6 +27,7 @@ from durable_exec._serde import SerDes
 from durable_exec._typed import converter_for
 
 __all__ = [
+    "NAME_ATTRIBUTE",
     "BatchItemStatus",
     "CallbackConfig",
     "ChildConfig",
@@ -85,6 +86,14 @@ def validate_sub_type(sub_type: str | None) -> None:
         raise ValidationError(
             f"sub_type may hold only letters, digits, '-' and '_', got {sub_type!r}"
         )
+
+
+NAME_ATTRIBUTE = "_original_name"
+"""Where the decorators (``durable_step``...) leave a function's name for its operation.
+
+It is the official SDK's attribute, so functions decorated with either SDK name their
+operations alike.
+"""
 
 
 def validate_name(name: str | None) -> None:

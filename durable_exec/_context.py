@@ -30,6 +30,7 @@ from durable_exec._async_bodies import ASYNC_MARKER, is_async, run_awaitable
 from durable_exec._batch import BatchResult
 from durable_exec._concurrency import MAP, PARALLEL, run_batch
 from durable_exec._config import (
+    NAME_ATTRIBUTE,
     CallbackConfig,
     ChildConfig,
     InvokeConfig,
@@ -41,7 +42,7 @@ from durable_exec._config import (
     as_retry_strategy,
     validate_name,
 )
-from durable_exec._durations import Duration, DurationLike
+from durable_exec._durations import Duration, DurationLike, delay_seconds
 from durable_exec._errors import ExecutionError, InvocationError, ValidationError
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger, LoggerInterface
@@ -129,7 +130,7 @@ def _operation_name(func: Any, name: str | None) -> str | None:
     if name:
         validate_name(name)
         return name
-    original = getattr(func, "_original_name", None)
+    original = getattr(func, NAME_ATTRIBUTE, None)
     return original if isinstance(original, str) and original else None
 
 
@@ -176,10 +177,6 @@ class DurableContext:
         """
         core = self._core
         return core.record_parent != core.ids.prefix
-
-    @property
-    def _invocation(self) -> Invocation:
-        return self._core.invocation
 
     def set_logger(self, new_logger: LoggerInterface) -> None:
         """Send this context's log records to ``new_logger`` (e.g. a Powertools logger).
@@ -720,11 +717,15 @@ def _make_context(core: ContextCore) -> DurableContext:
     return DurableContext(core)
 
 
+def _core_of(context: DurableContext) -> ContextCore:
+    return context._core  # noqa: SLF001 - DurableContext's own module
+
+
 def _async_step(core: ContextCore, func: Callable[[StepContext], Any]) -> Callable[..., Any]:
     def body(step_context: StepContext) -> Any:
         return run_awaitable(core, func(step_context))
 
-    body._original_name = getattr(func, "_original_name", None)  # type: ignore[attr-defined]
+    setattr(body, NAME_ATTRIBUTE, getattr(func, NAME_ATTRIBUTE, None))
     return body
 
 
@@ -747,7 +748,7 @@ def durable_step(
         def run(step_context: StepContext) -> T:
             return func(step_context, *args, **kwargs)
 
-        run._original_name = func.__name__  # type: ignore[attr-defined]
+        setattr(run, NAME_ATTRIBUTE, func.__name__)
         setattr(run, RESULT_SOURCE, func)
         if is_coroutine:
             setattr(run, ASYNC_MARKER, True)
@@ -770,7 +771,7 @@ def durable_with_child_context(
         def run(context: DurableContext) -> T:
             return func(context, *args, **kwargs)
 
-        run._original_name = func.__name__  # type: ignore[attr-defined]
+        setattr(run, NAME_ATTRIBUTE, func.__name__)
         setattr(run, RESULT_SOURCE, func)
         if inspect.iscoroutinefunction(func):
             setattr(run, ASYNC_MARKER, True)
@@ -796,11 +797,11 @@ def _call_item_async(
     items: Sequence[Any],
     context: DurableContext,
 ) -> Any:
-    return run_awaitable(context._core, func(context, item, index, items))
+    return run_awaitable(_core_of(context), func(context, item, index, items))
 
 
 def _call_branch_async(func: Callable[[DurableContext], Any], context: DurableContext) -> Any:
-    return run_awaitable(context._core, func(context))
+    return run_awaitable(_core_of(context), func(context))
 
 
 def durable_parallel_branch(
@@ -844,7 +845,7 @@ def durable_wait_for_callback(
         def run(callback_id: str, context: WaitForCallbackContext) -> Any:
             return func(callback_id, context, *args, **kwargs)
 
-        run._original_name = func.__name__  # type: ignore[attr-defined]
+        setattr(run, NAME_ATTRIBUTE, func.__name__)
         return run
 
     return bind
@@ -905,7 +906,7 @@ def with_retry(
                 if not decision.should_retry:
                     raise
                 ctx.wait(
-                    Duration(max(1, decision.delay.seconds)),
+                    Duration(delay_seconds(decision.delay.seconds)),
                     name=f"{name}-backoff-{attempt}" if name else None,
                 )
                 attempt += 1

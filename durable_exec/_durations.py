@@ -15,7 +15,7 @@ import math
 
 from durable_exec._errors import ValidationError
 
-__all__ = ["MAX_WAIT_SECONDS", "Duration", "DurationLike", "to_seconds"]
+__all__ = ["MAX_WAIT_SECONDS", "Duration", "DurationLike", "delay_seconds", "to_seconds"]
 
 MAX_WAIT_SECONDS = 31_622_400
 """The API's upper bound for a wait or retry delay: 366 days."""
@@ -133,3 +133,19 @@ def to_seconds(value: DurationLike, *, what: str = "duration") -> int:
     raise ValidationError(
         f"{what} must be a Duration or datetime.timedelta, got {type(value).__name__}"
     )
+
+
+def delay_seconds(seconds: float) -> int:
+    """Return a retry or polling delay as the API takes it: the one rounding rule.
+
+    Whole seconds, rounded up (never shorter than asked), at least 1 s (the API's
+    minimum) and at most :data:`MAX_WAIT_SECONDS`.
+
+    Raises:
+        ValidationError: ``seconds`` is not a number (NaN).
+    """
+    if math.isnan(seconds):
+        raise ValidationError("a delay must be a number of seconds, got NaN")
+    if seconds >= MAX_WAIT_SECONDS:
+        return MAX_WAIT_SECONDS
+    return max(1, math.ceil(seconds))

@@ -372,6 +372,11 @@ _WIRE_NAMES: dict[type[BaseException], str] = {
 _WIRE_NAMES[BatchCompletionError] = (
     "aws_durable_execution_sdk_python.concurrency.models.BatchCompletionError"
 )
+# The errors only this SDK has are recorded under their public names.
+for _name in __all__:
+    _obj = globals().get(_name)
+    if isinstance(_obj, type) and issubclass(_obj, BaseException) and _obj not in _WIRE_NAMES:
+        _WIRE_NAMES[_obj] = f"durable_exec.{_name}"
 _BY_WIRE_NAME: dict[str, type[BaseException]] = {}
 for _cls, _name in _WIRE_NAMES.items():
     _BY_WIRE_NAME[_name] = _cls

@@ -41,8 +41,8 @@ from durable_exec._logging import DEFAULT_LOGGER, DurableLogger
 from durable_exec._operations.base import Invocation
 from durable_exec._service import (
     BotocoreDurableService,
-    check_new_marker,
     default_lambda_client,
+    page_in,
 )
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
@@ -78,14 +78,12 @@ class InvocationInput:
         token: ``CheckpointToken``: the first token of this invocation's chain.
         operations: ``InitialExecutionState.Operations`` (first page).
         next_marker: ``InitialExecutionState.NextMarker``: more pages to fetch.
-        updated_operation_ids: ``UpdatedOperationIds``: what changed while suspended.
     """
 
     arn: str
     token: str
     operations: list[Operation]
     next_marker: str | None = None
-    updated_operation_ids: list[str] = dataclasses.field(default_factory=list)
 
 
 def parse_event(event: Any) -> InvocationInput:
@@ -126,16 +124,7 @@ def parse_event(event: Any) -> InvocationInput:
     marker = initial.get("NextMarker") or None
     if marker is not None and not isinstance(marker, str):
         raise ExecutionError("InitialExecutionState.NextMarker must be a string")
-    updated = event.get("UpdatedOperationIds") or []
-    return InvocationInput(
-        arn=arn,
-        token=token,
-        operations=operations,
-        next_marker=marker,
-        updated_operation_ids=[u for u in updated if isinstance(u, str)]
-        if isinstance(updated, list)
-        else [],
-    )
+    return InvocationInput(arn=arn, token=token, operations=operations, next_marker=marker)
 
 
 class DurableHandler(Generic[T]):
@@ -238,14 +227,10 @@ def run_invocation(
         client, clock=clock, deadline=deadline.remaining if deadline is not None else None
     )
     operations = list(envelope.operations)
-    marker = envelope.next_marker
-    seen: set[str] = set()
     try:
-        while marker:
-            check_new_marker(marker, seen, "GetDurableExecutionState")
-            page = service.get_state(envelope.arn, envelope.token, marker)
-            operations.extend(page.operations)
-            marker = page.next_marker
+        operations += page_in(
+            service, envelope.arn, envelope.token, envelope.next_marker, "GetDurableExecutionState"
+        )
     except CheckpointError as exc:
         if exc.is_retryable():
             raise

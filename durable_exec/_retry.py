@@ -19,10 +19,11 @@ import enum
 import math
 import random
 import re
+import types
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from durable_exec._durations import Duration, DurationLike, to_seconds
+from durable_exec._durations import Duration, DurationLike, delay_seconds, to_seconds
 from durable_exec._errors import ValidationError
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "RetryStrategyConfig",
     "create_linear_retry_strategy",
     "create_retry_strategy",
+    "decide_retry",
 ]
 
 
@@ -67,7 +69,7 @@ class JitterStrategy(enum.StrEnum):
 
     def finalize_delay(self, base_delay: float, rng: random.Random | None = None) -> int:
         """Return ``base_delay`` jittered, rounded up to whole seconds, at least 1."""
-        return max(1, math.ceil(self.apply(base_delay, rng)))
+        return delay_seconds(self.apply(base_delay, rng))
 
 
 _RNG = random.Random()  # noqa: S311 - jitter, not cryptography
@@ -109,10 +111,6 @@ class RetryStrategy(Protocol):
         ...
 
 
-def _whole_delay(seconds: float) -> Duration:
-    return Duration(max(1, math.ceil(seconds)))
-
-
 def capped_backoff(initial: float, rate: float, attempts_made: int, cap: float) -> float:
     """Return ``min(initial * rate ** (attempts_made - 1), cap)``.
 
@@ -146,7 +144,13 @@ def _matches(
     return False
 
 
-def _check_common(max_attempts: int, backoff: float | None = None) -> None:
+def check_backoff_settings(max_attempts: int, backoff: float | None = None) -> None:
+    """Validate the settings every back-off config shares (retry and wait strategies).
+
+    Raises:
+        ValidationError: ``max_attempts`` is not an int of at least 1, or ``backoff``
+            is not a finite number of at least 1.
+    """
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ValidationError(f"max_attempts must be an int of at least 1, got {max_attempts!r}")
     if backoff is not None and not (backoff >= 1.0 and math.isfinite(backoff)):
@@ -180,7 +184,7 @@ class RetryStrategyConfig:
     retryable_error_types: Sequence[type[BaseException]] | None = None
 
     def __post_init__(self) -> None:
-        _check_common(self.max_attempts, self.backoff_rate)
+        check_backoff_settings(self.max_attempts, self.backoff_rate)
         to_seconds(self.initial_delay, what="initial_delay")
         to_seconds(self.max_delay, what="max_delay")
 
@@ -195,27 +199,41 @@ class RetryStrategyConfig:
         return to_seconds(self.max_delay)
 
 
-class ExponentialRetryStrategy:
-    """The strategy built from a :class:`RetryStrategyConfig`.
+class _BackoffConfig(Protocol):
+    """What :class:`_BackoffStrategy` reads of its config."""
 
-    Args:
-        config: The settings.
-        rng: Source of jitter (inject a seeded one in tests).
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def jitter_strategy(self) -> JitterStrategy: ...
+    @property
+    def retryable_errors(self) -> Sequence[str | re.Pattern[str]] | None: ...
+    @property
+    def retryable_error_types(self) -> Sequence[type[BaseException]] | None: ...
+
+
+C = TypeVar("C", bound=_BackoffConfig)
+
+
+class _BackoffStrategy(Generic[C]):
+    """What the built-in strategies share: attempts, error matching, jitter, rounding.
+
+    A subclass computes the delay before jitter (:meth:`_base_delay`).
     """
 
     __slots__ = ("config", "rng")
 
-    def __init__(self, config: RetryStrategyConfig, rng: random.Random | None = None) -> None:
+    def __init__(self, config: C, rng: random.Random | None = None) -> None:
         self.config = config
         self.rng = rng
 
+    def _base_delay(self, attempts_made: int) -> float:
+        raise NotImplementedError
+
     def delay_for(self, attempts_made: int) -> Duration:
         """Return the delay after ``attempts_made`` failed attempts (jitter applied)."""
-        c = self.config
-        capped = capped_backoff(
-            to_seconds(c.initial_delay), c.backoff_rate, attempts_made, to_seconds(c.max_delay)
-        )
-        return _whole_delay(c.jitter_strategy.apply(capped, self.rng))
+        jittered = self.config.jitter_strategy.apply(self._base_delay(attempts_made), self.rng)
+        return Duration(delay_seconds(jittered))
 
     def __call__(self, error: Exception, attempts_made: int, /) -> RetryDecision:
         """Decide; see :class:`RetryStrategy`."""
@@ -227,7 +245,24 @@ class ExponentialRetryStrategy:
         return RetryDecision(True, self.delay_for(attempts_made))  # noqa: FBT003
 
     def __repr__(self) -> str:
-        return f"ExponentialRetryStrategy({self.config!r})"
+        return f"{type(self).__name__}({self.config!r})"
+
+
+class ExponentialRetryStrategy(_BackoffStrategy["RetryStrategyConfig"]):
+    """The strategy built from a :class:`RetryStrategyConfig`.
+
+    Args:
+        config: The settings.
+        rng: Source of jitter (inject a seeded one in tests).
+    """
+
+    __slots__ = ()
+
+    def _base_delay(self, attempts_made: int) -> float:
+        c = self.config
+        return capped_backoff(
+            to_seconds(c.initial_delay), c.backoff_rate, attempts_made, to_seconds(c.max_delay)
+        )
 
 
 def create_retry_strategy(config: RetryStrategyConfig | None = None) -> ExponentialRetryStrategy:
@@ -260,7 +295,7 @@ class LinearRetryStrategyConfig:
     retryable_error_types: Sequence[type[BaseException]] | None = None
 
     def __post_init__(self) -> None:
-        _check_common(self.max_attempts)
+        check_backoff_settings(self.max_attempts)
         for what in ("initial_delay", "increment", "max_delay"):
             to_seconds(getattr(self, what), what=what)
 
@@ -280,33 +315,15 @@ class LinearRetryStrategyConfig:
         return to_seconds(self.max_delay)
 
 
-class LinearRetryStrategy:
+class LinearRetryStrategy(_BackoffStrategy["LinearRetryStrategyConfig"]):
     """The strategy built from a :class:`LinearRetryStrategyConfig`."""
 
-    __slots__ = ("config", "rng")
+    __slots__ = ()
 
-    def __init__(self, config: LinearRetryStrategyConfig, rng: random.Random | None = None) -> None:
-        self.config = config
-        self.rng = rng
-
-    def delay_for(self, attempts_made: int) -> Duration:
-        """Return the delay after ``attempts_made`` failed attempts (jitter applied)."""
+    def _base_delay(self, attempts_made: int) -> float:
         c = self.config
         base = to_seconds(c.initial_delay) + to_seconds(c.increment) * max(0, attempts_made - 1)
-        capped = min(float(base), float(to_seconds(c.max_delay)))
-        return _whole_delay(c.jitter_strategy.apply(capped, self.rng))
-
-    def __call__(self, error: Exception, attempts_made: int, /) -> RetryDecision:
-        """Decide; see :class:`RetryStrategy`."""
-        c = self.config
-        if attempts_made >= c.max_attempts:
-            return RetryDecision.no_retry()
-        if not _matches(error, c.retryable_errors, c.retryable_error_types):
-            return RetryDecision.no_retry()
-        return RetryDecision(True, self.delay_for(attempts_made))  # noqa: FBT003
-
-    def __repr__(self) -> str:
-        return f"LinearRetryStrategy({self.config!r})"
+        return min(float(base), float(to_seconds(c.max_delay)))
 
 
 def create_linear_retry_strategy(
@@ -421,29 +438,48 @@ class _Outcome:
         raise self._error
 
 
-class _CallState:
-    """A stand-in for ``tenacity.RetryCallState`` built from checkpointed facts.
+def _call_state(attempt: RetryAttempt) -> Any:
+    """The adapter: ``attempt`` as tenacity's strategies read a ``RetryCallState``.
 
-    tenacity's strategies read ``attempt_number``, ``outcome``,
-    ``seconds_since_start`` and a few timestamps; nothing here sleeps.
+    This module may not import tenacity (only the service client does, so that
+    ``import durable_exec`` stays cheap), so the checkpointed facts are laid out under
+    the attribute names tenacity's ``stop_*``, ``wait_*`` and ``retry_*`` objects
+    read; nothing here sleeps.
     """
+    start, failed_at = attempt.first_started_at, attempt.failed_at
+    return types.SimpleNamespace(
+        attempt_number=attempt.attempt_number,
+        outcome=_Outcome(attempt.error),
+        start_time=start,
+        outcome_timestamp=failed_at,
+        seconds_since_start=max(0.0, failed_at - start),
+        idle_for=0.0,
+        upcoming_sleep=0.0,
+        next_action=None,
+        retry_object=None,
+        fn=None,
+        args=(),
+        kwargs={},
+    )
 
-    def __init__(self, attempt: RetryAttempt) -> None:
-        self.attempt_number = attempt.attempt_number
-        self.outcome = _Outcome(attempt.error)
-        self.start_time = attempt.first_started_at
-        self.outcome_timestamp = attempt.failed_at
-        self.idle_for = 0.0
-        self.upcoming_sleep = 0.0
-        self.next_action = None
-        self.retry_object = None
-        self.fn = None
-        self.args: tuple[Any, ...] = ()
-        self.kwargs: dict[str, Any] = {}
 
-    @property
-    def seconds_since_start(self) -> float:
-        return max(0.0, self.outcome_timestamp - self.start_time)
+def decide_retry(strategy: Callable[..., Any], attempt: RetryAttempt) -> RetryDecision:
+    """Ask ``strategy`` whether the step retries after ``attempt`` failed.
+
+    A :class:`RetryPolicy` is given the attempt's timing; any other strategy is
+    called as ``strategy(error, attempts_made)``.
+
+    Raises:
+        TypeError: The strategy answered something other than a :class:`RetryDecision`.
+        Exception: Whatever the strategy raised.
+    """
+    if isinstance(strategy, RetryPolicy):
+        decision = strategy.decide(attempt)
+    else:
+        decision = strategy(attempt.error, attempt.attempt_number)
+    if not isinstance(decision, RetryDecision):
+        raise TypeError(f"a retry strategy must return a RetryDecision, got {decision!r}")
+    return decision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -474,12 +510,12 @@ class RetryPolicy:
 
     def decide(self, attempt: RetryAttempt) -> RetryDecision:
         """Decide with full knowledge of the attempt's timing."""
-        state = _CallState(attempt)
+        state = _call_state(attempt)
         if self.retry is not None and not self.retry(state):
             return RetryDecision.no_retry()
         # As in tenacity: the wait is computed before the stop check, so that
         # stop_before_delay sees the delay that would be checkpointed.
-        delay = _whole_delay(float(self.wait(state)) if self.wait is not None else 5.0)
+        delay = Duration(delay_seconds(float(self.wait(state)) if self.wait is not None else 5.0))
         state.upcoming_sleep = float(delay.seconds)
         if self.stop is not None:
             if self.stop(state):

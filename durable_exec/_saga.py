@@ -26,7 +26,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
-from durable_exec._config import StepConfig, validate_name
+from durable_exec._config import NAME_ATTRIBUTE, StepConfig, validate_name
 from durable_exec._errors import SagaCompensationError, UnrecoverableError, ValidationError
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class Saga:
         self._check_active()
         result = self._context.step(func, name=name, config=config)
         if compensate is not None:
-            forward = name or getattr(func, "_original_name", None)
+            forward = name or getattr(func, NAME_ATTRIBUTE, None)
             self.add_compensation(
                 _bind(compensate, result),
                 name=_compensation_name(compensate, forward, self.name, len(self._compensations)),

@@ -38,9 +38,4 @@ class CancelScope:
     @property
     def cancelled(self) -> bool:
         """Whether this scope or an ancestor has been cancelled."""
-        scope: CancelScope | None = self
-        while scope is not None:
-            if scope._cancelled:
-                return True
-            scope = scope.parent
-        return False
+        return self._cancelled or (self.parent is not None and self.parent.cancelled)

@@ -50,6 +50,7 @@ __all__ = [
     "StatePage",
     "check_new_marker",
     "default_lambda_client",
+    "page_in",
     "translate_error",
 ]
 
@@ -484,6 +485,31 @@ def _member(container: Any, name: str, kind: type) -> Any:
 
 def _operations(container: Mapping[str, Any]) -> list[Operation]:
     return [Operation.from_wire(o) for o in _member(container, "Operations", list) or ()]
+
+
+def page_in(
+    service: DurableService, arn: str, token: str, marker: str | None, operation: str
+) -> list[Operation]:
+    """Follow ``NextMarker`` from ``marker`` to the last page; return the operations paged in.
+
+    Args:
+        service: Where ``GetDurableExecutionState`` is called.
+        arn: The execution.
+        token: The current checkpoint token.
+        marker: The first marker to follow (``None`` or empty: nothing to page in).
+        operation: The call whose response held ``marker``, for the error message.
+
+    Raises:
+        CheckpointError: A call failed, or a marker repeated (it would never end).
+    """
+    operations: list[Operation] = []
+    seen: set[str] = set()
+    while marker:
+        check_new_marker(marker, seen, operation)
+        page = service.get_state(arn, token, marker)
+        operations.extend(page.operations)
+        marker = page.next_marker
+    return operations
 
 
 def check_new_marker(marker: str, seen: set[str], operation: str) -> None:

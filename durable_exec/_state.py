@@ -54,9 +54,6 @@ class ExecutionState:
             self._ops[op.id] = op
             if op.type is OperationType.EXECUTION and self.execution is None:
                 self.execution = op
-        # Whether the loaded history holds anything beyond the EXECUTION op:
-        # decides whether the root context starts in replay mode.
-        self.had_history = any(op.type is not OperationType.EXECUTION for op in self._ops.values())
 
     def get(self, op_id: str) -> Operation | None:
         """Return the operation with ``op_id``, if known."""

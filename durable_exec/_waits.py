@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from durable_exec._durations import Duration, DurationLike, to_seconds
+from durable_exec._durations import Duration, DurationLike, delay_seconds, to_seconds
 from durable_exec._errors import ValidationError, WaitForConditionError
-from durable_exec._retry import JitterStrategy, capped_backoff
+from durable_exec._retry import JitterStrategy, capped_backoff, check_backoff_settings
 from durable_exec._serde import SerDes
 
 __all__ = [
@@ -115,22 +114,11 @@ class WaitStrategyConfig(Generic[T]):
     def __post_init__(self) -> None:
         if not callable(self.should_continue_polling):
             raise ValidationError("should_continue_polling must be callable as (state) -> bool")
-        if (
-            isinstance(self.max_attempts, bool)
-            or not isinstance(self.max_attempts, int)
-            or self.max_attempts < 1
-        ):
-            raise ValidationError(
-                f"max_attempts must be an int of at least 1, got {self.max_attempts!r}"
-            )
+        check_backoff_settings(self.max_attempts, self.backoff_rate)
         if to_seconds(self.initial_delay, what="initial_delay") < 1:
             raise ValidationError("initial_delay must be at least 1 second")
         if to_seconds(self.max_delay, what="max_delay") < 1:
             raise ValidationError("max_delay must be at least 1 second")
-        if not (self.backoff_rate >= 1.0 and math.isfinite(self.backoff_rate)):
-            raise ValidationError(
-                f"backoff_rate must be a finite number >= 1.0, got {self.backoff_rate!r}"
-            )
 
     @property
     def initial_delay_seconds(self) -> int:
@@ -162,7 +150,7 @@ class _ExponentialWait(Generic[T]):
         capped = capped_backoff(
             to_seconds(c.initial_delay), c.backoff_rate, attempt, to_seconds(c.max_delay)
         )
-        seconds = max(1, math.ceil(c.jitter_strategy.apply(capped, self.rng)))
+        seconds = delay_seconds(c.jitter_strategy.apply(capped, self.rng))
         return WaitForConditionDecision(True, Duration(seconds))  # noqa: FBT003
 
     def __repr__(self) -> str:

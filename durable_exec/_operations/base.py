@@ -70,10 +70,19 @@ class Invocation:
         self._lock = threading.Lock()
         self.executors: list[Any] = []  # guarded by _lock
 
-    def register_executor(self, executor: Any) -> None:
-        """Remember a thread pool so the handler can join it before returning."""
+    def register_executor(self, executor: Any, *, last: bool = False) -> None:
+        """Remember a thread pool so the handler can join it before returning.
+
+        Pools are stopped last-registered first. With ``last``, ``executor`` is
+        (re)placed after every pool registered so far, so it is stopped first.
+        """
         with self._lock:
-            self.executors.append(executor)
+            executors = self.executors
+            if executor in executors:
+                if not last or executors[-1] is executor:
+                    return
+                executors.remove(executor)
+            executors.append(executor)
 
     def join_executors(self) -> list[threading.Thread]:
         """Stop every registered pool and join its threads, all within one shared budget.
@@ -187,13 +196,35 @@ class ContextCore:
             virtual_parent=virtual_parent,
         )
 
-    def enqueue(self, update: OperationUpdate) -> None:
-        """Send ``update`` in the background."""
-        self.invocation.checkpointer.enqueue(update, self.scope)
+    # Operations reach the checkpointer only through these methods.
 
-    def checkpoint(self, update: OperationUpdate) -> None:
-        """Send ``update`` and wait until it is durable."""
-        self.invocation.checkpointer.checkpoint(update, self.scope)
+    def enqueue(self, update: OperationUpdate, scope: CancelScope | None = None) -> None:
+        """Send ``update`` in the background; refused once ``scope`` (default: ours) ends."""
+        self.invocation.checkpointer.enqueue(update, scope or self.scope)
+
+    def checkpoint(self, update: OperationUpdate, scope: CancelScope | None = None) -> None:
+        """Send ``update`` and wait until it is durable (refused as :meth:`enqueue` is)."""
+        self.invocation.checkpointer.checkpoint(update, scope or self.scope)
+
+    def refresh(self, scope: CancelScope | None = None) -> None:
+        """Ask the service what changed (with whatever is queued) and wait for the answer."""
+        self.invocation.checkpointer.refresh(scope or self.scope)
+
+    def complete_scope(self, scope: CancelScope, update: OperationUpdate) -> None:
+        """Cancel a map/parallel ``scope`` and send its outcome ``update`` durably."""
+        self.invocation.checkpointer.complete_scope(scope, update)
+
+    def add_producers(self, delta: int, *, starting: int = 0) -> None:
+        """Tell the batcher how many more (or fewer) threads may add updates.
+
+        See ``Checkpointer.add_producers``: a batch somebody waits for leaves
+        once every counted thread is blocked on it.
+        """
+        self.invocation.checkpointer.add_producers(delta, starting=starting)
+
+    def producer_started(self) -> None:
+        """A thread counted as starting (a map/parallel branch) now runs."""
+        self.invocation.checkpointer.producer_started()
 
 
 def validate_identity(

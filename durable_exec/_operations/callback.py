@@ -160,8 +160,7 @@ def run_wait_for_callback(
         else StepConfig()
     )
 
-    def body(context: Any) -> Any:
-        child_core: ContextCore = context._core
+    def body(child_core: ContextCore) -> Any:
         callback = run_create_callback(child_core, callback_name, callback_config)
 
         def submit(step_context: StepContext) -> Any:
@@ -180,6 +179,7 @@ def run_wait_for_callback(
             name,
             ChildConfig(serdes=stored),
             sub_type=OperationSubType.WAIT_FOR_CALLBACK.value,
+            pass_core=True,
         )
     except ChildContextError as error:
         cause = error.__cause__

@@ -44,8 +44,13 @@ def run_child(
     *,
     sub_type: str = OperationSubType.RUN_IN_CHILD_CONTEXT.value,
     error_class: type[DurableOperationError] = ChildContextError,
+    pass_core: bool = False,
 ) -> T:
-    """Run ``func`` in a child context; see ``DurableContext.run_in_child_context``."""
+    """Run ``func`` in a child context; see ``DurableContext.run_in_child_context``.
+
+    With ``pass_core``, ``func`` receives the child's :class:`ContextCore` instead of
+    a public context (for operations built from other operations).
+    """
     op_id = core.next_id()
     if config.is_virtual:
         return _run_virtual(core, op_id, func, name, config, error_class)
@@ -57,6 +62,7 @@ def run_child(
         config,
         sub_type=config.sub_type or sub_type,
         error_class=error_class,
+        pass_core=pass_core,
     )
 
 
@@ -72,6 +78,7 @@ def run_child_at(
     scope: CancelScope | None = None,
     error_class: type[DurableOperationError] = ChildContextError,
     summary: Callable[[T], str] | None = None,
+    pass_core: bool = False,
     await_outcome: bool = True,
 ) -> T:
     """Run ``func`` in the child context ``op_id`` (ids given by the caller, e.g. map items).
@@ -111,10 +118,9 @@ def run_child_at(
     if op is None:
         # A map/parallel branch's own updates belong to its batch's scope: once the
         # batch completes they are refused here instead of by the service.
-        invocation.checkpointer.enqueue(update(OperationAction.START), own_scope)
-    checkpointer = invocation.checkpointer
-    send = checkpointer.checkpoint if await_outcome else checkpointer.enqueue
-    context = core.make_context(child)
+        core.enqueue(update(OperationAction.START), own_scope)
+    send = core.checkpoint if await_outcome else core.enqueue
+    context = child if pass_core else core.make_context(child)
     replayed = op is not None and op.status is OperationStatus.SUCCEEDED
     stored: str | None = None
     options: dict[str, Any] = {"ReplayChildren": False}

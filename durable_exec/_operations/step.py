@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from durable_exec._config import StepConfig, StepSemantics
-from durable_exec._durations import MAX_WAIT_SECONDS
+from durable_exec._durations import delay_seconds
 from durable_exec._errors import (
     ExecutionError,
     RetryableSerDesError,
@@ -24,7 +24,7 @@ from durable_exec._operations.base import (
     rebuild_error,
     validate_identity,
 )
-from durable_exec._retry import RetryAttempt, RetryDecision, RetryPolicy, RetryPresets
+from durable_exec._retry import RetryAttempt, RetryDecision, RetryPresets, decide_retry
 from durable_exec._serde import deserialize, serialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._wire import (
@@ -64,13 +64,10 @@ def run_step(
     func: Callable[[StepContext], T],
     name: str | None,
     config: StepConfig,
-    *,
-    sub_type: str | None = None,
-    body: Callable[[StepContext], T] | None = None,
 ) -> T:
     """Run ``func`` as a durable step; see ``DurableContext.step`` for the contract."""
     op_id = core.next_id()
-    sub_type = config.sub_type or sub_type or OperationSubType.STEP.value
+    sub_type = config.sub_type or OperationSubType.STEP.value
     parent = core.record_parent
     invocation = core.invocation
     op = invocation.state.get(op_id)
@@ -124,9 +121,8 @@ def run_step(
     step_logger = core.logger.with_fields(
         is_replaying=_never, operationId=op_id, operationName=name, attempt=attempt
     )
-    run = body or func
     try:
-        result = run(StepContext(step_logger, attempt, operation_id=op_id, name=name))
+        result = func(StepContext(step_logger, attempt, operation_id=op_id, name=name))
     except (ExecutionError, RetryableSerDesError):
         raise
     except Exception as error:
@@ -169,12 +165,9 @@ def _handle_failure(
     clock = core.invocation.clock
     now = clock.now()
     try:
-        if isinstance(strategy, RetryPolicy):
-            decision = strategy.decide(RetryAttempt(error, attempt, first_started_at or now, now))
-        else:
-            decision = strategy(error, attempt)
-        if not isinstance(decision, RetryDecision):
-            raise TypeError(f"a retry strategy must return a RetryDecision, got {decision!r}")
+        decision = decide_retry(
+            strategy, RetryAttempt(error, attempt, first_started_at or now, now)
+        )
     except Exception as strategy_error:
         decision = RetryDecision.no_retry()
         probe = update(OperationAction.FAIL)
@@ -186,7 +179,7 @@ def _handle_failure(
         )
     details = error_object(error)
     if decision.should_retry:
-        delay = min(max(1, decision.delay.seconds), MAX_WAIT_SECONDS)
+        delay = delay_seconds(decision.delay.seconds)
         retry = update(
             OperationAction.RETRY, error=details, options={"NextAttemptDelaySeconds": delay}
         )

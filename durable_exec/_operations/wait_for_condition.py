@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from durable_exec._durations import MAX_WAIT_SECONDS
+from durable_exec._durations import delay_seconds
 from durable_exec._errors import ExecutionError, InvocationError, WaitForConditionError
 from durable_exec._operations.base import (
     MAX_STEP_PAYLOAD,
@@ -113,7 +113,7 @@ def run_wait_for_condition(
     if not decision.should_continue:
         core.checkpoint(update(OperationAction.SUCCEED, payload=payload))
         return deserialize(config.serdes, payload, op_id, arn)
-    delay = min(max(1, decision.delay_seconds), MAX_WAIT_SECONDS)
+    delay = delay_seconds(decision.delay_seconds)
     core.checkpoint(
         update(OperationAction.RETRY, payload=payload, options={"NextAttemptDelaySeconds": delay})
     )

@@ -429,6 +429,7 @@ class FaultProxy(_LoopbackServer):
     def _forward(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        assert self.target.hostname is not None
         connection = http.client.HTTPConnection(
             self.target.hostname, self.target.port, timeout=INVOCATION_TIMEOUT
         )

@@ -53,7 +53,7 @@ def _patch_emulator(invocation_retry_seconds: int) -> None:
         response.headers["x-amzn-ErrorType"] = str(code)
         return response
 
-    HTTPResponse.create_error_from_exception = staticmethod(create_error_with_code)  # type: ignore[method-assign]
+    HTTPResponse.create_error_from_exception = staticmethod(create_error_with_code)  # type: ignore[method-assign, assignment]
     Executor.RETRY_BACKOFF_SECONDS = invocation_retry_seconds
 
 

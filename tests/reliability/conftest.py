@@ -145,7 +145,7 @@ class InvocationProbe:
 def probe(monkeypatch: pytest.MonkeyPatch) -> Iterator[InvocationProbe]:
     """Wrap the runner's run_invocation to record each invocation's outcome and leftovers."""
     recorder = InvocationProbe()
-    original = durable_exec.testing._runner.run_invocation
+    original = durable_exec.testing._runner.run_invocation  # type: ignore[attr-defined]
 
     def recorded(*args: Any, **kwargs: Any) -> dict[str, Any]:
         def calls() -> int | None:
@@ -290,7 +290,7 @@ def bodies(monkeypatch: pytest.MonkeyPatch) -> BodyCounter:
             return _original(core, counter.wrap(func, name), name, config, *args, **kwargs)
 
         monkeypatch.setattr(module, "run_step", counted)
-    original_condition = durable_exec._context.run_wait_for_condition
+    original_condition = durable_exec._context.run_wait_for_condition  # type: ignore[attr-defined]
 
     def counted_condition(core: Any, check: Any, config: Any, name: Any) -> Any:
         return original_condition(core, counter.wrap_check(check, name), config, name)
@@ -329,7 +329,9 @@ class HistoryChecks:
     def step_outcomes(result: TestResult) -> collections.Counter[str]:
         """StepSucceeded events per step id."""
         return collections.Counter(
-            op_id for event, op_id, _ in operation_events(result) if event == "StepSucceeded"
+            op_id
+            for event, op_id, _ in operation_events(result)
+            if event == "StepSucceeded" and op_id is not None
         )
 
 

@@ -128,7 +128,7 @@ def baseline() -> Baseline:
 
     counts: dict[str, int] = {}
     lock = threading.Lock()
-    original = durable_exec._context.run_step
+    original = durable_exec._context.run_step  # type: ignore[attr-defined]
 
     def counted(core: Any, func: Any, name: Any, config: Any, **kwargs: Any) -> Any:
         def body(step_context: Any) -> Any:

@@ -261,11 +261,12 @@ def test_an_unwritable_base_path_asks_for_a_retry(tmp_path):
     ("build", "message"),
     [
         (lambda: FileSystemSerDes(""), "base path"),
-        (lambda: FileSystemSerDes("/mnt", {"storage_mode": "ALWAYS"}), "FileSystemSerDesConfig"),
-        (lambda: FileSystemSerDesConfig(storage_mode="ALWAYS"), "storage_mode"),
-        (lambda: FileSystemSerDesConfig(path_encoding="HASH"), "path_encoding"),
-        (lambda: FileSystemSerDesConfig(generate_preview="yes"), "generate_preview"),
-        (lambda: FileSystemSerDesConfig(serdes=json), "serdes"),
+        # Wrong types on purpose: each must be refused naming the setting.
+        (lambda: FileSystemSerDes("/mnt", {"storage_mode": "ALWAYS"}), "FileSystemSerDesConfig"),  # type: ignore[arg-type]
+        (lambda: FileSystemSerDesConfig(storage_mode="ALWAYS"), "storage_mode"),  # type: ignore[arg-type]
+        (lambda: FileSystemSerDesConfig(path_encoding="HASH"), "path_encoding"),  # type: ignore[arg-type]
+        (lambda: FileSystemSerDesConfig(generate_preview="yes"), "generate_preview"),  # type: ignore[arg-type]
+        (lambda: FileSystemSerDesConfig(serdes=json), "serdes"),  # type: ignore[arg-type]
     ],
 )
 def test_invalid_options_are_rejected(build, message):

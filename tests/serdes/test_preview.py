@@ -152,7 +152,7 @@ def test_invalid_field_is_rejected():
 try:
     from aws_durable_execution_sdk_python import preview as official_preview
 except ImportError:  # the official SDK comes with the test extra
-    official_preview = None
+    official_preview = None  # type: ignore[assignment]
 
 KEYS = st.sampled_from(["id", "name", "email", "card", "a", "b", "x.y", "1"])
 LEAVES = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=6)

@@ -72,6 +72,19 @@ STEP_WIRE = [
 ]
 
 
+class CountingClient:
+    """Counts the checkpoint calls reaching the (stubbed) botocore client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls = 0
+
+    def checkpoint_durable_execution(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        response: dict[str, Any] = self._client.checkpoint_durable_execution(**kwargs)
+        return response
+
+
 def _checkpoint_params(token: str = "tok0", updates: list[Any] | None = None) -> dict[str, Any]:
     return {
         "DurableExecutionArn": ARN,
@@ -381,14 +394,29 @@ class TestCheckpointRetries:
         self, client: Any, stubber: Stubber, clock: VirtualClock
     ) -> None:
         """No retry is made when the next back-off would not fit in the invocation."""
-        service = BotocoreDurableService(client, clock=clock, deadline=lambda: 0.5)
+        counting = CountingClient(client)
+        service = BotocoreDurableService(counting, clock=clock, deadline=lambda: 0.5)
         _add_error(stubber, "ServiceException", 500)
         stubber.add_response("checkpoint_durable_execution", _checkpoint_response())
         with pytest.raises(CheckpointError) as info:
             service.checkpoint(ARN, "tok0", STEP_UPDATES, CLIENT_TOKEN)
         assert info.value.is_retryable()
+        assert (info.value.error_code, info.value.status_code) == ("ServiceException", 500)
+        assert counting.calls == 1
         with pytest.raises(AssertionError):
             stubber.assert_no_pending_responses()
+
+    def test_retries_while_the_deadline_allows(
+        self, client: Any, stubber: Stubber, clock: VirtualClock
+    ) -> None:
+        """With time left, the same transient failure is retried in-process and succeeds."""
+        counting = CountingClient(client)
+        service = BotocoreDurableService(counting, clock=clock, deadline=lambda: 100.0)
+        _add_error(stubber, "ServiceException", 500)
+        stubber.add_response("checkpoint_durable_execution", _checkpoint_response())
+        service.checkpoint(ARN, "tok0", STEP_UPDATES, CLIENT_TOKEN)
+        assert counting.calls == 2
+        stubber.assert_no_pending_responses()
 
     def test_stale_token_not_retried(
         self, service: BotocoreDurableService, stubber: Stubber, clock: VirtualClock

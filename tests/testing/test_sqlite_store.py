@@ -353,7 +353,7 @@ class TestWritesOnlyWhatChanged:
         @durable_execution
         def long(event: dict, context: DurableContext) -> str:
             for i in range(300):
-                context.step(lambda _, i=i: i, name=f"s{i}")
+                context.step(lambda _, i=i: i, name=f"s{i}")  # type: ignore[misc]
             context.wait(Duration(5), name="nap")
             return context.step(lambda _: "done", name="last")
 
@@ -375,7 +375,7 @@ class TestTypedReads:
             for i in range(7):
                 function = "orders" if i % 2 == 0 else "invoices"
                 arn = service.start_execution(function, "{}", execution_name=f"ex-{i}")
-                service.clock.advance(1)
+                service.clock.advance(1)  # type: ignore[attr-defined]  # a VirtualClock
                 if i % 3 == 0:
                     service.stop_durable_execution(
                         DurableExecutionArn=arn, Error={"ErrorMessage": f"stopped {i}"}

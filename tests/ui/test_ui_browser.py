@@ -114,6 +114,8 @@ def console_url(project: Path) -> Iterator[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
+    assert process.stderr is not None
     try:
         line = process.stdout.readline()
         assert line.startswith("durable-exec console: http://127.0.0.1:"), line + (

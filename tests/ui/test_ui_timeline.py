@@ -38,7 +38,7 @@ def _lane(view: ExecutionView, timeline: dict[str, Any], name: str) -> list[dict
 
 def _retrying(max_attempts: int, delay: int) -> StepConfig:
     return StepConfig(
-        retry_strategy=RetryStrategyConfig(
+        retry_strategy=RetryStrategyConfig(  # type: ignore[arg-type]  # converted at runtime
             max_attempts=max_attempts,
             initial_delay=Duration.from_seconds(delay),
             jitter_strategy=JitterStrategy.NONE,
@@ -185,7 +185,7 @@ def _workflow(plan: list[tuple[str, int, int]]) -> Any:
                 context.wait(Duration.from_seconds(amount), name=name)
             else:
                 context.run_in_child_context(
-                    lambda child, n=amount: [child.step(lambda _, i=i: i) for i in range(n)],
+                    lambda child, n=amount: [child.step(lambda _, i=i: i) for i in range(n)],  # type: ignore[misc]
                     name=name,
                 )
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib
+import importlib.util
 import math
 from typing import Any
 
 import pytest
 
+import durable_exec
 from durable_exec import (
     BatchItemStatus,
     CallbackConfig,
@@ -26,6 +29,7 @@ from durable_exec import (
     NestingType,
     ParallelBranch,
     ParallelConfig,
+    RetryDecision,
     RetryPresets,
     StepConfig,
     StepSemantics,
@@ -33,6 +37,7 @@ from durable_exec import (
     WaitForCallbackConfig,
     complete_batch,
     continue_batch,
+    durable_execution,
 )
 from durable_exec._config import MAX_CALLBACK_TIMEOUT, validate_name, validate_sub_type
 
@@ -95,13 +100,28 @@ class TestStepConfig:
         """sub_type="" is accepted and means the default, as in the official SDK."""
         assert StepConfig(sub_type="").sub_type == ""
 
-    def test_plain_function_strategies_are_accepted(self):
-        """Any callable (error, attempts_made) works as a retry strategy."""
+    def test_plain_function_strategies_are_used(self, make_runner):
+        """Any callable (error, attempts_made) works as a retry strategy: the step consults it."""
+        asked = []
 
         def strategy(error, attempts_made):
-            return RetryPresets.none()(error, attempts_made)
+            asked.append((type(error).__name__, attempts_made))
+            return (
+                RetryDecision.retry(Duration(1)) if attempts_made < 3 else RetryDecision.no_retry()
+            )
 
-        assert StepConfig(retry_strategy=strategy).retry_strategy is strategy
+        def flaky(step_context):
+            if step_context.attempt < 3:
+                raise ConnectionError("not yet")
+            return step_context.attempt
+
+        @durable_execution
+        def handler(event, context):
+            return context.step(flaky, name="s", config=StepConfig(retry_strategy=strategy))
+
+        result = make_runner(handler).run()
+        assert (result.status, result.result) == ("SUCCEEDED", 3)
+        assert asked == [("ConnectionError", 1), ("ConnectionError", 2)]
 
     @pytest.mark.parametrize(
         ("kwargs", "match"),
@@ -164,22 +184,41 @@ class TestCallbackConfig:
         with pytest.raises(ValidationError, match=match):
             CallbackConfig(**kwargs)
 
-    def test_largest_timeout_is_accepted(self):
-        """The API's largest timeout is accepted."""
-        assert CallbackConfig(timeout=Duration(MAX_CALLBACK_TIMEOUT)).timeout == Duration(
-            MAX_CALLBACK_TIMEOUT
-        )
+    def test_largest_timeout_is_accepted_and_sent(self, make_runner):
+        """The API's largest timeout is accepted, and the service is asked for exactly it."""
+        sent = []
 
-    def test_wait_for_callback_config_positional_order(self):
-        """WaitForCallbackConfig(timeout, heartbeat_timeout, serdes, retry_strategy)."""
-        strategy = RetryPresets.none()
-        config = WaitForCallbackConfig(Duration(10), Duration(5), None, strategy)
-        assert (config.timeout, config.heartbeat_timeout, config.retry_strategy) == (
-            Duration(10),
-            Duration(5),
-            strategy,
-        )
-        assert isinstance(config, CallbackConfig)
+        @durable_execution
+        def handler(event, context):
+            context.create_callback(
+                name="cb", config=CallbackConfig(timeout=Duration(MAX_CALLBACK_TIMEOUT))
+            )
+            return None
+
+        runner = make_runner(handler)
+        checkpoint = runner.service.checkpoint_durable_execution
+
+        def recording(**kwargs):
+            sent.extend(kwargs["Updates"])
+            return checkpoint(**kwargs)
+
+        runner.service.checkpoint_durable_execution = recording
+        runner.run()
+        (start,) = [u for u in sent if u["Type"] == "CALLBACK"]
+        assert start["CallbackOptions"]["TimeoutSeconds"] == MAX_CALLBACK_TIMEOUT
+
+    @pytest.mark.skipif(
+        importlib.util.find_spec("aws_durable_execution_sdk_python") is None,
+        reason="needs the official SDK (the test extra)",
+    )
+    @pytest.mark.parametrize("name", ["CallbackConfig", "WaitForCallbackConfig"])
+    def test_positional_order_is_the_official_one(self, name):
+        """Positional arguments land where the official SDK puts them."""
+        official = importlib.import_module("aws_durable_execution_sdk_python.config")
+        ours = [f.name for f in dataclasses.fields(getattr(durable_exec, name)) if not f.kw_only]
+        theirs = [f.name for f in dataclasses.fields(getattr(official, name)) if not f.kw_only]
+        assert ours == theirs
+        assert issubclass(WaitForCallbackConfig, CallbackConfig)
 
 
 class TestInvokeConfig:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from durable_exec import Duration, ValidationError
-from durable_exec._durations import MAX_WAIT_SECONDS, to_seconds
+from durable_exec._durations import MAX_WAIT_SECONDS, delay_seconds, to_seconds
 
 UNITS = [
     (Duration.from_seconds, 1),
@@ -179,3 +179,24 @@ class TestToSeconds:
         """A negative timedelta raises ValidationError."""
         with pytest.raises(ValidationError):
             to_seconds(datetime.timedelta(seconds=-5))
+
+
+class TestDelaySeconds:
+    @pytest.mark.parametrize(
+        ("seconds", "expected"),
+        [(0, 1), (-3.5, 1), (0.2, 1), (1, 1), (1.01, 2), (59.5, 60), (1e12, MAX_WAIT_SECONDS)],
+    )
+    def test_rounds_up_between_one_second_and_the_maximum(self, seconds, expected):
+        """A retry or polling delay is whole seconds, rounded up, from 1 s to 366 days."""
+        assert delay_seconds(seconds) == expected
+
+    @given(st.floats(min_value=0, max_value=MAX_WAIT_SECONDS, allow_nan=False))
+    def test_never_shorter_than_asked(self, seconds):
+        """Rounding never makes a delay shorter than what the strategy asked for."""
+        assert delay_seconds(seconds) >= seconds
+
+    def test_infinity_is_the_maximum_and_nan_is_refused(self):
+        """An unbounded delay is capped; NaN is no delay at all."""
+        assert delay_seconds(math.inf) == MAX_WAIT_SECONDS
+        with pytest.raises(ValidationError, match="NaN"):
+            delay_seconds(math.nan)

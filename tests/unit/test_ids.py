@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -62,10 +66,22 @@ class TestOperationId:
         """Every id is 64 lowercase hex characters (the API's OperationId allows up to 64)."""
         assert HEX_64.fullmatch(operation_id(prefix, position))
 
-    @given(prefix=prefixes, position=positions)
-    def test_ids_are_deterministic(self, prefix, position):
-        """The same prefix and position always give the same id."""
-        assert operation_id(prefix, position) == operation_id(prefix, position)
+    def test_ids_do_not_depend_on_the_process(self):
+        """Another process (another string-hash seed) derives the same ids, as replay needs."""
+        cases = [(None, 1), ("", 7), (ROOT_1, 0), ("ctx-é", 123456)]
+        script = (
+            "import json, sys; from durable_exec._ids import operation_id; "
+            "print(json.dumps([operation_id(p, n) for p, n in json.loads(sys.argv[1])]))"
+        )
+        for seed in ("1", "2"):
+            done = subprocess.run(
+                [sys.executable, "-c", script, json.dumps(cases)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONHASHSEED": seed},
+            )
+            assert json.loads(done.stdout) == [operation_id(p, n) for p, n in cases]
 
     @given(first=st.tuples(prefixes, positions), second=st.tuples(prefixes, positions))
     def test_distinct_positions_get_distinct_ids(self, first, second):

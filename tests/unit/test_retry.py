@@ -9,6 +9,7 @@ import random
 import re
 
 import pytest
+import tenacity
 from hypothesis import given
 from hypothesis import strategies as st
 from tenacity import (
@@ -411,7 +412,53 @@ def attempt(number, *, started=1_000.0, failed=None, error=ERROR):
     return RetryAttempt(error, number, started, started if failed is None else failed)
 
 
+def real_call_state(error, number, started, failed, upcoming):
+    """A genuine tenacity.RetryCallState holding the same facts as a checkpointed attempt."""
+    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = number
+    state.start_time = started
+    state.outcome_timestamp = failed
+    state.set_exception((type(error), error, None))
+    state.outcome_timestamp = failed
+    state.upcoming_sleep = upcoming
+    return state
+
+
+TENACITY_STRATEGIES = [
+    stop_after_attempt(3),
+    stop_after_delay(60),
+    stop_before_delay(60),
+    wait_exponential(multiplier=2, max=90),
+    wait_fixed(7),
+    tenacity.wait_incrementing(start=1, increment=3),
+    retry_if_exception_type(KeyError),
+    retry_if_not_exception_type(KeyError),
+    retry_if_exception_message(match="sku-[0-9]+"),
+    stop_after_attempt(5) | stop_after_delay(30),
+    wait_fixed(2) + wait_exponential(max=10),
+]
+
+
 class TestRetryPolicy:
+    @given(
+        strategy=st.sampled_from(TENACITY_STRATEGIES),
+        error=st.sampled_from([KeyError("sku-42"), ValueError("bad sku-7"), OSError("down")]),
+        number=st.integers(1, 12),
+        started=st.floats(0, 1e6),
+        elapsed=st.floats(0, 300),
+        upcoming=st.integers(1, 90),
+    )
+    def test_the_adapter_reads_like_a_real_retry_call_state(
+        self, strategy, error, number, started, elapsed, upcoming
+    ):
+        """tenacity's strategies answer the same on the adapter as on a real RetryCallState."""
+        from durable_exec._retry import _call_state
+
+        ours = _call_state(RetryAttempt(error, number, started, started + elapsed))
+        ours.upcoming_sleep = float(upcoming)
+        real = real_call_state(error, number, started, started + elapsed, float(upcoming))
+        assert strategy(ours) == strategy(real)
+
     def test_defaults_are_six_attempts_five_seconds_apart(self):
         """RetryPolicy() retries any error after 5 s, for 6 attempts in all."""
         assert delays(RetryPolicy(), attempts=7) == [5, 5, 5, 5, 5, None, None]

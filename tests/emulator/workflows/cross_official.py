@@ -7,7 +7,9 @@ handler processes of the emulator tests (the official SDK is a test extra).
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from aws_durable_execution_sdk_python import (
     DurableContext,
@@ -62,7 +64,7 @@ def ship(context: DurableContext, sku: str) -> str:
     return context.step(lambda _: f"{label} picked up", name="pickup")
 
 
-def pack(context: DurableContext, item: str, index: int, items: list) -> str:
+def pack(context: DurableContext, item: str, index: int, items: Sequence[str]) -> str:
     """A map item that suspends."""
     context.wait(Duration.from_seconds(1), name="pack-wait")
     return context.step(lambda _: f"{index}:{item.upper()}", name="pack")
@@ -75,7 +77,7 @@ def handler(event: dict, context: DurableContext) -> dict:
     reserved = context.step(reserve(event["sku"]), config=RETRY_AFTER_ONE_SECOND)
     context.wait(Duration.from_seconds(1), name="pause")
     shipped = context.run_in_child_context(ship(event["sku"]))
-    packed = context.map(["a", "b"], pack, name="packing")
+    packed: Any = context.map(["a", "b"], pack, name="packing")
     return {
         "price": str(quoted["price"]),
         "at": quoted["at"].isoformat(),

@@ -10,7 +10,9 @@ child-context state).
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from durable_exec import (
     DurableContext,
@@ -68,7 +70,7 @@ def ship(context: DurableContext, sku: str) -> str:
     return context.step(lambda _: f"{label} picked up", name="pickup")
 
 
-def pack(context: DurableContext, item: str, index: int, items: list) -> str:
+def pack(context: DurableContext, item: str, index: int, items: Sequence[str]) -> str:
     """A map item that suspends."""
     context.wait(Duration.from_seconds(1), name="pack-wait")
     return context.step(lambda _: f"{index}:{item.upper()}", name="pack")
@@ -81,7 +83,7 @@ def handler(event: dict, context: DurableContext) -> dict:
     reserved = context.step(reserve(event["sku"]), config=RETRY_AFTER_ONE_SECOND)
     context.wait(Duration.from_seconds(1), name="pause")
     shipped = context.run_in_child_context(ship(event["sku"]))
-    packed = context.map(["a", "b"], pack, name="packing")
+    packed: Any = context.map(["a", "b"], pack, name="packing")
     return {
         "price": str(quoted["price"]),
         "at": quoted["at"].isoformat(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Sequence
 
 from durable_exec import (
     CallbackConfig,
@@ -195,7 +196,7 @@ def check_job(state: dict, context: WaitForConditionCheckContext) -> dict:
 
 
 POLL_EVERY_SECOND = create_wait_strategy(
-    WaitStrategyConfig(
+    WaitStrategyConfig[dict](
         should_continue_polling=lambda state: state["status"] != "DONE",
         max_attempts=5,
         initial_delay=Duration(1),
@@ -219,7 +220,7 @@ def wait_for_condition(event: dict, context: DurableContext) -> dict:
 # -- map and parallel ------------------------------------------------------------------------------
 
 
-def scale(context: DurableContext, item: int, index: int, items: list) -> int:
+def scale(context: DurableContext, item: int, index: int, items: Sequence[int]) -> int:
     """A map item that suspends on a wait between two steps."""
     scaled = context.step(lambda _: item * 10, name="scale")
     context.wait(Duration(1), name="pause")
@@ -292,7 +293,8 @@ def many_steps(event: dict, context: DurableContext) -> dict:
     """Enough operations that the invocation envelope is paged (with a small page size)."""
     padding = "x" * int(event.get("padding", 200))
     values = [
-        context.step(lambda _, i=i: f"{i}:{padding}", name=f"s{i}") for i in range(event["steps"])
+        context.step(lambda _, i=i: f"{i}:{padding}", name=f"s{i}")  # type: ignore[misc]
+        for i in range(event["steps"])
     ]
     context.wait(Duration(1), name="replay-all")
     total = context.step(lambda _: sum(len(v) for v in values), name="total")
