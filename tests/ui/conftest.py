@@ -147,11 +147,18 @@ def run_workflow(
     payload: str | None = None,
     *,
     function_name: str | None = None,
+    functions: dict[str, str] | None = None,
 ) -> str:
-    """Start ``path:handler`` as ``name`` and drive it as ``durable-exec run`` does."""
+    """Start ``path:handler`` as ``name`` and drive it as ``durable-exec run`` does.
+
+    ``functions`` maps chained-invoke targets to ``PATH:ATTRIBUTE`` (``--function``).
+    """
     spec = HandlerSpec.parse(f"{path}:handler", path.parent)
+    targets = {
+        target: HandlerSpec.parse(text, path.parent) for target, text in (functions or {}).items()
+    }
     arn = workspace.start(
-        function_name or path.stem, payload, name, RunRecord(spec, {}, real_time=False)
+        function_name or path.stem, payload, name, RunRecord(spec, targets, real_time=False)
     )
     _, _, handler, targets = workspace.load_run(arn)
     workspace.run_driver(arn, handler, targets)

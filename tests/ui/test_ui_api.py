@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import APPROVAL_INPUT, Client, run_workflow
+from conftest import APPROVAL_INPUT, EXAMPLES, Client, run_workflow
 
 from durable_exec._cli._errors import CliError
 from durable_exec._cli._ui._data import (
@@ -165,6 +165,44 @@ class TestOneExecution:
         assert client.get("/api/nothing").status == 404
 
 
+class TestLinks:
+    def test_waiting_callbacks_across_the_store(self, client: Client, workspace, workflows):
+        for i in range(3):
+            run_workflow(workspace, workflows / "approval.py", f"approve-{i}", APPROVAL_INPUT)
+        run_workflow(workspace, workflows / "shop.py", "order-1", '{"order": "o-1"}')
+        waiting = client.api("/api/callbacks", limit=2)
+        assert [c["execution_name"] for c in waiting["callbacks"]] == ["approve-0", "approve-1"]
+        assert waiting["callbacks"][0]["ref"] == "approve-0/manager-approval"
+        assert waiting["more"] is True
+        assert client.api("/api/callbacks")["more"] is False
+        assert client.get("/api/callbacks", limit=0).status == 400
+
+    def test_chained_invokes_link_parent_and_child(self, client: Client, workspace):
+        orchestrator = EXAMPLES / "orchestrator.py"
+        arn = run_workflow(
+            workspace,
+            orchestrator,
+            "orchestrate-1",
+            '{"order_id": "o-9", "country": "DE"}',
+            functions={
+                "report-builder": f"{orchestrator}:report_builder",
+                "tax-rate": f"{orchestrator}:tax_rate",
+            },
+        )
+        data = client.api("/api/execution", arn=arn)
+        assert data["execution"]["status"] == "SUCCEEDED"
+        [child] = data["execution"]["children"]
+        [invoke] = [op for op in data["operations"] if op["child_arn"]]
+        assert invoke["type"] == "CHAINED_INVOKE"
+        assert invoke["child_arn"] == child["arn"]
+        assert child["status"] == "SUCCEEDED"
+        detail = client.api("/api/operation", arn=arn, id=invoke["id"])
+        assert json.loads(detail["input"]["text"]) == {"order": "o-9"}
+        child_data = client.api("/api/execution", arn=child["arn"])
+        assert child_data["execution"]["parent"]["arn"] == arn
+        assert child_data["execution"]["resumable"] is False  # it ended
+
+
 class TestChanges:
     def test_callback_answer_then_resume_in_a_child_process(
         self, client: Client, console, workspace, workflows
@@ -238,3 +276,21 @@ class TestChanges:
         finally:
             jobs.wait(job.id, timeout=60)
         assert jobs.get(job.id)["outcome"] == "waiting"  # the callback is still open
+
+
+def test_importing_durable_exec_or_the_cli_parser_never_loads_the_server():
+    """The console's server loads only for `durable-exec ui`."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, durable_exec, durable_exec.testing\n"
+        "from durable_exec._cli._app import build_parser\n"
+        "build_parser().parse_args(['ui'])\n"
+        "print(','.join(m for m in ('http.server', 'durable_exec._cli._ui._server', "
+        "'durable_exec._cli._ui._data') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""

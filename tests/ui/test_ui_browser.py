@@ -218,6 +218,7 @@ def test_the_approval_scenario(page: Page, console_url: str, project: Path, tmp_
     page.open(console_url)
     page.until(lambda: page.all("execution-row"), "the executions list")
     assert f"1{DASH}1 of 1" in page.text("list-count")
+    assert "manager-approval" in page.text("waiting-callbacks")
     page.click_text("approve-1")
 
     # The tree and the timeline.
@@ -229,7 +230,14 @@ def test_the_approval_scenario(page: Page, console_url: str, project: Path, tmp_
     bars = page.all("timeline-bar")
     assert any("waiting for callback" in bar.get_attribute("title") for bar in bars)
 
-    # Answer the callback with the button, then resume with the other button.
+    # A heartbeat first; then answer the callback with the button, and resume.
+    page.click("callback-heartbeat")
+    page.until(
+        lambda: (
+            "heartbeat sent" in page.script("return document.getElementById('toast').textContent")
+        ),
+        "the heartbeat",
+    )
     page.type("callback-payload", "approved")
     page.click("callback-succeed")
     page.until(lambda: not page.all("callback"), "the callback to be answered")
@@ -288,6 +296,28 @@ def test_hostile_payloads_are_shown_as_text_and_never_run(
     assert page.script("return document.title") != "pwned"
     assert page.script("return window.__pwned === undefined") is True
     assert page.script("return document.querySelectorAll('#main img, #main script').length") == 0
+    assert page.errors() == []
+
+
+def test_large_results_expand_and_wide_fan_outs_unfold(
+    page: Page, console_url: str, project: Path, workflows: Path
+):
+    """A result cut to a preview expands to the whole; a map of 60 shows 50, then all."""
+    durable_exec(
+        "run", f"{workflows / 'big.py'}:handler", "--name", "big-1", cwd=project, check_code=0
+    )
+    page.open(console_url)
+    page.click_text("big-1")
+    page.until(lambda: "… 10 more" in page.text("show-more"), "the fan-out cut at 50")
+    rows = len(page.all("operation"))
+    page.click("show-more")
+    page.until(lambda: len(page.all("operation")) == rows + 10, "all 60 items")
+    page.click("operation", 0)  # the step returning 5,000 lines
+    page.until(lambda: page.all("expand"), "the expand control")
+    preview = page.text("operation-result")
+    assert "line 04999" not in preview
+    page.click("expand")
+    page.until(lambda: "line 04999" in page.text("operation-result"), "the whole result")
     assert page.errors() == []
 
 

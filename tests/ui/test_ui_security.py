@@ -76,6 +76,47 @@ class TestBinding:
             _, err = process.communicate(timeout=30)
         assert "warning" not in err
 
+    def test_a_port_in_use_is_a_clear_error(self, tmp_path):
+        import socket
+
+        from durable_exec._cli._errors import CliError
+        from durable_exec._cli._ui._server import start_console
+        from durable_exec._cli._workspace import locate_store
+
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with pytest.raises(CliError, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
+                start_console(locate_store(tmp_path / "s" / "executions.db"), "127.0.0.1", port)
+
+    def test_a_store_others_can_write_is_refused_before_serving(self, tmp_path):
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o777)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        (shared / "executions.db").touch(mode=0o600)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "durable_exec",
+                "ui",
+                "--port",
+                "0",
+                "--store",
+                str(shared / "executions.db"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2
+        assert "writable by other users" in done.stderr
+        assert "durable-exec console:" not in done.stdout
+
 
 class TestSession:
     def test_nothing_is_served_without_the_session(self, console):

@@ -9,6 +9,7 @@ Routes (all need the session cookie; POSTs also the CSRF header and their own Or
 ``GET /api/executions``     a page of executions (``status``, ``name``,
                             ``function``, ``search``, ``limit``, ``cursor``,
                             ``order``)
+``GET /api/callbacks``      callbacks executions wait for (``limit``)
 ``GET /api/execution``      one execution (``arn``: ARN, name or prefix;
                             ``scale``): tree, timeline, callbacks
 ``GET /api/operation``      one operation (``arn``, ``id``): result, error, events
@@ -159,6 +160,32 @@ class Console:
             newest_first=query.get("order", "newest") != "oldest",
         )
 
+    def callbacks(self, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /api/callbacks``: callbacks any execution waits for (``limit``, default 20)."""
+        try:
+            limit = int(query.get("limit") or 20)
+        except ValueError:
+            raise CliError("limit must be a number") from None
+        if not 1 <= limit <= MAX_PAGE:
+            raise CliError(f"limit must be between 1 and {MAX_PAGE}")
+        workspace = self.workspace()
+        found = workspace.open_callbacks(limit=limit + 1)
+        return {
+            "callbacks": [
+                {
+                    "arn": callback.arn,
+                    "execution_name": callback.execution_name,
+                    "function_name": callback.function_name,
+                    "name": callback.name,
+                    "ref": workspace.callback_ref(callback),
+                    "callback_id": callback.callback_id,
+                    "started": callback.started_ts,
+                }
+                for callback in found[:limit]
+            ],
+            "more": len(found) > limit,
+        }
+
     def _arn(self, query: dict[str, str]) -> str:
         ref = query.get("arn")
         if not ref:
@@ -247,7 +274,7 @@ class Console:
                 f"execution {summary.name} was not started by `durable-exec run`, "
                 "so no handler is known for it"
             )
-        job = self.jobs.resume(workspace.root_of(arn), summary.name)
+        job = self.jobs.resume(arn, summary.name)  # `resume` drives the whole tree
         return {"job": job.to_json()}
 
     def stop(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +289,7 @@ class Console:
 _GETS: Final[dict[str, Callable[[Console, dict[str, str]], dict[str, Any]]]] = {
     "/api/info": Console.info,
     "/api/executions": Console.executions,
+    "/api/callbacks": Console.callbacks,
     "/api/execution": Console.execution,
     "/api/operation": Console.operation,
     "/api/payload": Console.payload,
@@ -482,7 +510,11 @@ class ConsoleServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
         self.verbose = verbose
-        self.console = console_factory(self.port)
+        try:
+            self.console = console_factory(self.port)
+        except BaseException:
+            self.server_close()  # e.g. a store refused as untrusted
+            raise
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Serve one connection, remembering it so that closing can end it."""
@@ -523,7 +555,9 @@ class ConsoleServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
         super().server_close()
-        self.console.close()
+        console = getattr(self, "console", None)  # absent when binding failed
+        if console is not None:
+            console.close()
 
 
 def start_console(

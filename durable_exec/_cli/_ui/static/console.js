@@ -292,8 +292,12 @@
       cursor: state.list.cursors[state.list.index] || "",
     };
     try {
-      const data = await api("/api/executions", params);
+      const [data, waiting] = await Promise.all([
+        api("/api/executions", params),
+        api("/api/callbacks", { limit: 10 }),
+      ]);
       if (generation !== state.generation) return;
+      data.waiting = waiting;
       state.list.data = data;
       state.seq = Math.max(state.seq, data.seq);
       renderList(quiet);
@@ -401,11 +405,14 @@
     const focused = document.activeElement;
     const focusedId = focused && focused.dataset ? focused.dataset.testid : null;
     if (quiet && main.querySelector(".filters")) {
-      // Keep the filter bar (and what is being typed); redraw the table only.
+      // Keep the filter bar (and what is being typed); redraw the rest only.
       const table = main.querySelector(".table-area");
-      if (table) {
-        clear(table);
-        append(table, listTable(data, query));
+      const waiting = main.querySelector(".waiting-area");
+      const head = main.querySelector(".page-head");
+      if (table && waiting && head) {
+        append(clear(table), listTable(data, query));
+        append(clear(waiting), waitingPanel(data.waiting));
+        head.replaceChild(pager(data), head.querySelector(".pager"));
         return;
       }
     }
@@ -413,6 +420,7 @@
     append(
       main,
       h("div", { class: "page-head" }, h("h1", { text: "Executions" }), pager(data)),
+      h("div", { class: "waiting-area" }, waitingPanel(data.waiting)),
       filterBar(query),
       h("div", { class: "table-area" }, listTable(data, query))
     );
@@ -420,6 +428,31 @@
       const again = main.querySelector(`[data-testid="${focusedId}"]`);
       if (again) again.focus();
     }
+  }
+
+  function waitingPanel(waiting) {
+    if (!waiting || !waiting.callbacks.length) return null;
+    return h(
+      "section",
+      { class: "panel callbacks waiting", "data-testid": "waiting-callbacks" },
+      h("div", { class: "panel-head" }, h("h2", { text: "Waiting for an answer" }),
+        h("span", { class: "muted", text: "open an execution to answer its callbacks" })),
+      h(
+        "ul",
+        { class: "waiting-list" },
+        waiting.callbacks.map((cb) =>
+          h(
+            "li",
+            null,
+            h("a", { href: executionHash(cb.arn), text: cb.execution_name }),
+            " · ",
+            h("b", { text: cb.name || "callback" }),
+            h("span", { class: "muted", text: " since " + formatTime(cb.started) + " · " + cb.function_name })
+          )
+        ),
+        waiting.more ? h("li", { class: "muted", text: "… and more" }) : null
+      )
+    );
   }
 
   function listTable(data, query) {
