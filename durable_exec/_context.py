@@ -24,7 +24,7 @@ import functools
 import inspect
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from durable_exec._async_bodies import ASYNC_MARKER, is_async, run_awaitable
 from durable_exec._batch import BatchResult
@@ -451,7 +451,7 @@ class DurableContext:
 
     def create_callback(
         self, name: str | None = None, config: CallbackConfig | None = None
-    ) -> Callback:
+    ) -> Callback[Any]:
         """Create a callback an external system completes; return its handle at once.
 
         The CALLBACK is checkpointed synchronously (the service issues the id).
@@ -852,7 +852,7 @@ def durable_wait_for_callback(
 
 
 @dataclasses.dataclass(frozen=True)
-class WithRetryConfig:
+class WithRetryConfig(Generic[T]):
     """How :func:`with_retry` retries a block.
 
     Attributes:
@@ -866,7 +866,7 @@ class WithRetryConfig:
 
     retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
     wrap_with_run_in_child_context: bool = True
-    child_context_config: ChildConfig[Any] | None = None
+    child_context_config: ChildConfig[T] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
@@ -875,7 +875,7 @@ class WithRetryConfig:
 def with_retry(
     context: DurableContext,
     func: Callable[[DurableContext, int], T],
-    config: WithRetryConfig | None = None,
+    config: WithRetryConfig[T] | None = None,
     name: str | None = None,
 ) -> T:
     """Run a whole block of durable operations again when it raises.

@@ -224,9 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     _store(info)
     _json(info)
 
+    from durable_exec._cli._migrate import add_migrate_parser
     from durable_exec._cli._replay import add_replay_parser
 
     add_replay_parser(commands)
+    add_migrate_parser(commands)
     return parser
 
 

@@ -31,6 +31,7 @@ from durable_exec._cli._loader import (
     load_handler,
     parse_function_option,
 )
+from durable_exec._cli._migrate import migrate
 from durable_exec._cli._render import (
     callback_hint,
     clean,
@@ -622,5 +623,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "callback": callback,
     "info": info,
     "replay": replay,
+    "migrate": migrate,
     "ui": ui,
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from durable_exec._config import CallbackConfig, ChildConfig, StepConfig, WaitForCallbackConfig
 from durable_exec._durations import to_seconds
@@ -45,7 +45,10 @@ class WaitForCallbackContext:
     logger: Any
 
 
-class Callback:
+T = TypeVar("T")
+
+
+class Callback(Generic[T]):
     """A callback created by ``DurableContext.create_callback``.
 
     Give :attr:`callback_id` to the external system; it completes the callback
@@ -110,7 +113,9 @@ class Callback:
         return f"Callback(callback_id={self.callback_id!r}, operation_id={self.operation_id!r})"
 
 
-def run_create_callback(core: ContextCore, name: str | None, config: CallbackConfig) -> Callback:
+def run_create_callback(
+    core: ContextCore, name: str | None, config: CallbackConfig
+) -> Callback[Any]:
     """Create a callback; see ``DurableContext.create_callback``."""
     op_id = core.next_id()
     sub_type = config.sub_type or OperationSubType.CALLBACK.value

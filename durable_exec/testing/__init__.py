@@ -8,6 +8,12 @@ callback timeouts complete at once. The service keeps executions in a
 :class:`MemoryStore` by default, or in a :class:`SqliteStore` file that
 outlives the process (what the ``durable-exec`` command line uses).
 
+Tests written for the official ``aws-durable-execution-sdk-python-testing``
+package run here too: its runner API (:class:`DurableFunctionTestRunner`,
+:class:`DurableFunctionTestResult`, :class:`DurableFunctionCloudTestRunner`, ...)
+lives at the same module paths (``durable_exec.testing.runner``, ``.exceptions``,
+``.execution``, ``.model``, ``.stores``), built on :class:`DurableTestRunner`.
+
 Example:
     >>> from durable_exec.testing import DurableTestRunner
     >>> result = DurableTestRunner(handler).run({"order_id": "o-1"})  # doctest: +SKIP
@@ -16,6 +22,12 @@ Example:
 """
 
 from durable_exec.testing._clock import VirtualClock
+from durable_exec.testing._compat_cloud import DurableFunctionCloudTestRunner
+from durable_exec.testing._compat_result import DurableFunctionTestResult
+from durable_exec.testing._compat_runner import (
+    DurableChildContextTestRunner,
+    DurableFunctionTestRunner,
+)
 from durable_exec.testing._faults import (
     ApiCall,
     Fault,
@@ -42,6 +54,10 @@ from durable_exec.testing._store import ExecutionStore, MemoryStore
 
 __all__ = [
     "ApiCall",
+    "DurableChildContextTestRunner",
+    "DurableFunctionCloudTestRunner",
+    "DurableFunctionTestResult",
+    "DurableFunctionTestRunner",
     "DurableTestRunner",
     "ExecutionStore",
     "FakeLambdaContext",

@@ -256,8 +256,7 @@ class Engine:
                     continue
                 changed = True
                 if kind == TIMER_EXECUTION:
-                    message = f"Execution timed out after {execution.execution_timeout:g} seconds."
-                    self.finish(execution, TIMED_OUT, due, error={"ErrorMessage": message})
+                    self.time_out(execution, due)
                     break
                 op = execution.ops[op_id]
                 if kind == TIMER_WAIT:
@@ -292,8 +291,14 @@ class Engine:
         qualifier: str,
         input_payload: str | None,
         execution_timeout: float,
+        *,
+        arm_timeout: bool = True,
     ) -> str:
-        """Create an execution (or return the ARN of the same-named, same-input one)."""
+        """Create an execution (or return the ARN of the same-named, same-input one).
+
+        With ``arm_timeout`` false the execution's timeout is recorded but not
+        armed: the caller enforces it (see :meth:`time_out`).
+        """
         existing = self.store.find_by_name(function_name, name)
         if existing is not None:
             if existing.input_payload == input_payload and existing.qualifier == qualifier:
@@ -335,10 +340,16 @@ class Engine:
                 "ExecutionTimeout": round(execution_timeout),
             }
             add_event(execution, "ExecutionStarted", now, op, details)
-            execution.timeout_due = now + execution_timeout
-            self.push_timer(execution, execution.timeout_due, TIMER_EXECUTION, op.id)
+            if arm_timeout:
+                execution.timeout_due = now + execution_timeout
+                self.push_timer(execution, execution.timeout_due, TIMER_EXECUTION, op.id)
             self.store.save(execution)
         return arn
+
+    def time_out(self, execution: ExecutionRecord, now: float) -> None:
+        """End a running execution TIMED_OUT, as its timeout does."""
+        message = f"Execution timed out after {execution.execution_timeout:g} seconds."
+        self.finish(execution, TIMED_OUT, now, error={"ErrorMessage": message})
 
     def finish(
         self,

@@ -42,6 +42,8 @@ class FakeLambdaContext:
         timeout: The invocation's time limit in seconds.
         clock: Where elapsed time is read.
         remaining_ms: Overrides the countdown (a callable), for deadline tests.
+        region: The region in ``invoked_function_arn``.
+        tenant_id: ``tenant_id`` (the execution's tenant, if it has one).
     """
 
     def __init__(
@@ -50,12 +52,14 @@ class FakeLambdaContext:
         timeout: float = 900.0,
         clock: Clock | None = None,
         remaining_ms: Callable[[], int] | None = None,
+        *,
+        region: str = "us-east-1",
+        tenant_id: str | None = None,
     ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        )
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
+        self.tenant_id = tenant_id
         self.memory_limit_in_mb = 128
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
@@ -182,6 +186,16 @@ class _Answer:
 class _Target:
     handler: Any
     durable: bool
+    execution_timeout: float | None = None
+    arm_timeout: bool = True
+
+
+@dataclasses.dataclass
+class _Started:
+    """How an execution was started: what its invocations' Lambda context says."""
+
+    function_name: str
+    tenant_id: str | None = None
 
 
 class DurableTestRunner:
@@ -202,6 +216,7 @@ class DurableTestRunner:
             run gives up and re-raises the error (Lambda would keep retrying).
         invocation_timeout: Each invocation's time limit in seconds, as Lambda's
             context reports it (``get_remaining_time_in_millis``).
+        region: The region Lambda's context reports (``invoked_function_arn``).
         freeze_wall_clock: Make ``datetime.now()``, ``time.time()`` and the like,
             read by step code (and anything else) while the runner drives an
             execution, follow the runner's virtual clock, so a 5-minute durable wait
@@ -224,9 +239,11 @@ class DurableTestRunner:
         max_invocations: int = 10_000,
         max_invocation_retries: int = 3,
         invocation_timeout: float = 900.0,
+        region: str = "us-east-1",
         freeze_wall_clock: bool = False,
     ) -> None:
         self.invocation_timeout = invocation_timeout
+        self.region = region
         if freeze_wall_clock:
             from durable_exec.testing._wall_clock import require_freezegun
 
@@ -249,6 +266,7 @@ class DurableTestRunner:
         self._children: dict[tuple[str, str], str] = {}
         self._children_runners: dict[str, DurableTestRunner] = {}
         self._skip_to_timeout: dict[str, bool] = {}
+        self._started: dict[str, _Started] = {}
         self._client = _RecordingClient(self.service)
         self._outputs: dict[str, list[dict[str, Any]]] = {}
 
@@ -276,7 +294,13 @@ class DurableTestRunner:
         return self
 
     def register_function(
-        self, name: str, handler: Any, *, durable: bool | None = None
+        self,
+        name: str,
+        handler: Any,
+        *,
+        durable: bool | None = None,
+        execution_timeout: float | None = None,
+        arm_timeout: bool = True,
     ) -> DurableTestRunner:
         """Make ``name`` a chained-invoke target.
 
@@ -284,10 +308,34 @@ class DurableTestRunner:
         callable is called as a plain Lambda handler ``handler(event, context)``.
         A qualified name (``name:alias``) matches its exact registration first,
         then the bare function name.
+
+        Args:
+            name: The function name ``context.invoke`` uses.
+            handler: The target.
+            durable: Whether it is durable (by default: decorated with ``@durable_execution``).
+            execution_timeout: The child execution's timeout in seconds (durable
+                targets; by default the service's longest).
+            arm_timeout: Whether the service times the child out by its clock;
+                when false the caller enforces ``execution_timeout`` (see
+                :meth:`running_children`).
         """
         is_durable = isinstance(handler, DurableHandler) if durable is None else durable
-        self._targets[name] = _Target(handler, is_durable)
+        self._targets[name] = _Target(handler, is_durable, execution_timeout, arm_timeout)
         return self
+
+    def running_children(self) -> list[tuple[str, str]]:
+        """Return ``(arn, function name)`` of every chained child execution still running.
+
+        Children of children included: every execution this runner started for a
+        ``context.invoke`` of a durable target.
+        """
+        found: list[tuple[str, str]] = []
+        for child_arn, runner in self._children_runners.items():
+            if self.service.execution_status(child_arn) == "RUNNING":
+                started = runner._started.get(child_arn)
+                found.append((child_arn, started.function_name if started else ""))
+            found.extend(runner.running_children())
+        return found
 
     # -- running ----------------------------------------------------------------
 
@@ -297,6 +345,10 @@ class DurableTestRunner:
         *,
         execution_name: str | None = None,
         execution_timeout: float | None = None,
+        encoded_input: str | None = None,
+        function_name: str | None = None,
+        tenant_id: str | None = None,
+        arm_timeout: bool = True,
     ) -> str:
         """Start an execution without running it; return its ARN.
 
@@ -305,13 +357,23 @@ class DurableTestRunner:
             execution_name: A unique name (random by default).
             execution_timeout: Seconds until the execution times out; when given,
                 the runner skips time to it if the execution is otherwise stuck.
+            encoded_input: The input already encoded as the service stores it
+                (instead of ``input``).
+            function_name: The function's name in the ARN (the runner's by default).
+            tenant_id: The tenant Lambda's context reports.
+            arm_timeout: Whether the service times the execution out by its clock;
+                when false the caller enforces ``execution_timeout``.
         """
-        payload = None if input is None else json.dumps(input)
-        kwargs: dict[str, Any] = {"execution_name": execution_name}
+        if input is not None and encoded_input is not None:
+            raise ValidationError("start takes input or encoded_input, not both")
+        payload = encoded_input if input is None else json.dumps(input)
+        name = function_name or self.function_name
+        kwargs: dict[str, Any] = {"execution_name": execution_name, "arm_timeout": arm_timeout}
         if execution_timeout is not None:
             kwargs["execution_timeout"] = execution_timeout
-        arn = self.service.start_execution(self.function_name, payload, **kwargs)
-        self._skip_to_timeout[arn] = execution_timeout is not None
+        arn = self.service.start_execution(name, payload, **kwargs)
+        self._skip_to_timeout[arn] = execution_timeout is not None and arm_timeout
+        self._started[arn] = _Started(name, tenant_id)
         return arn
 
     def run(
@@ -407,8 +469,13 @@ class DurableTestRunner:
                 f"execution {arn} used {self.max_invocations} invocations without finishing"
             )
         event = self.service.invocation_event(arn)
+        started = self._started.get(arn, _Started(self.function_name))
         context = FakeLambdaContext(
-            self.function_name, timeout=self.invocation_timeout, clock=self.clock
+            started.function_name,
+            timeout=self.invocation_timeout,
+            clock=self.clock,
+            region=self.region,
+            tenant_id=started.tenant_id,
         )
         try:
             output = run_invocation(
@@ -467,11 +534,18 @@ class DurableTestRunner:
                 service=self.service,
                 clock=self.clock,
                 function_name=_bare_function_name(request.function_name),
+                invocation_timeout=self.invocation_timeout,
+                region=self.region,
             )
             child._answers = self._answers
             child._answered = self._answered
             child._targets = self._targets
-            child_arn = child.start(event)
+            child_arn = child.start(
+                event,
+                execution_timeout=target.execution_timeout,
+                tenant_id=request.tenant_id,
+                arm_timeout=target.arm_timeout,
+            )
             self._children[(arn, request.operation_id)] = child_arn
             self._children_runners[child_arn] = child
         for (parent, op_id), child_arn in list(self._children.items()):
@@ -503,7 +577,7 @@ class DurableTestRunner:
     def _run_plain(
         self, arn: str, op_id: str, target: _Target, event: Any, function_name: str
     ) -> None:
-        context = FakeLambdaContext(function_name, clock=self.clock)
+        context = FakeLambdaContext(function_name, clock=self.clock, region=self.region)
         try:
             value = target.handler(event, context)
             payload = json.dumps(value)

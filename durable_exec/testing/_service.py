@@ -553,6 +553,7 @@ class LocalDurableService:
         execution_name: str | None = None,
         qualifier: str = "$LATEST",
         execution_timeout: float = MAX_EXECUTION_TIMEOUT,
+        arm_timeout: bool = True,
     ) -> str:
         """Start a durable execution (what ``Invoke`` with a durable name does).
 
@@ -566,6 +567,8 @@ class LocalDurableService:
             execution_name: Unique per function; a uuid4 hex by default.
             qualifier: ``$LATEST``, ``$LATEST.PUBLISHED`` or a version number.
             execution_timeout: Seconds until the execution times out.
+            arm_timeout: Whether the service times the execution out by its clock;
+                when false the caller does it with :meth:`time_out_execution`.
 
         Returns:
             ``arn:aws:lambda:us-east-1:123456789012:function:{function_name}:{qualifier}``
@@ -579,10 +582,55 @@ class LocalDurableService:
         """
         try:
             return self._start_execution(
-                function_name, input_payload, execution_name, qualifier, execution_timeout
+                function_name,
+                input_payload,
+                execution_name,
+                qualifier,
+                execution_timeout,
+                arm_timeout=arm_timeout,
             )
         except ServiceFault as fault:
             raise client_error(fault.code, fault.message, "Invoke") from fault
+
+    def time_out_execution(self, arn: str) -> None:
+        """End a running execution TIMED_OUT now, as its timeout would (finished ones are kept).
+
+        For a runner that enforces the timeout itself (``start_execution(arm_timeout=False)``).
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+        """
+        with self._lock:
+            now = self._clock.now()
+            execution = self._load_local(arn)
+            if execution.status != RUNNING:
+                return
+            with self._store.transaction():
+                self._engine.time_out(execution, now)
+                self._store.save(execution)
+
+    def fail_execution(self, arn: str, error: Mapping[str, Any]) -> None:
+        """End a running execution FAILED with ``error``, as Lambda does once its retries run out.
+
+        For a runner that gives up on a handler that keeps raising (finished
+        executions are kept).
+
+        Raises:
+            ClientError: ResourceNotFoundException for an unknown ARN.
+            ValueError: ``error`` is not a valid ErrorObject.
+        """
+        try:
+            checked = check_error_object(error, "error")
+        except ServiceFault as fault:
+            raise ValueError(fault.message) from fault
+        with self._lock:
+            now = self._clock.now()
+            execution = self._load_local(arn)
+            if execution.status != RUNNING:
+                return
+            with self._store.transaction():
+                self._engine.finish(execution, FAILED, now, error=checked)
+                self._store.save(execution)
 
     def invocation_event(self, arn: str, *, owner: str | None = None) -> dict[str, Any]:
         """Build the Lambda invocation envelope for the execution's next invocation.
@@ -1029,6 +1077,8 @@ class LocalDurableService:
         execution_name: str | None,
         qualifier: str,
         execution_timeout: float,
+        *,
+        arm_timeout: bool = True,
     ) -> str:
         if not isinstance(function_name, str) or not _NAME_RE.fullmatch(function_name):
             msg = f"function_name {function_name!r} must be 1-64 characters of [a-zA-Z0-9-_]."
@@ -1052,5 +1102,11 @@ class LocalDurableService:
         with self._lock:
             now = self._clock.now()
             return self._engine.start(
-                now, function_name, name, qualifier, input_payload, execution_timeout
+                now,
+                function_name,
+                name,
+                qualifier,
+                input_payload,
+                execution_timeout,
+                arm_timeout=arm_timeout,
             )

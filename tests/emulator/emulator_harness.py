@@ -390,6 +390,10 @@ class Fault:
     times: int = 1
 
 
+INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations")
+"""The Lambda ``Invoke`` route, which the emulator does not serve."""
+
+
 class FaultProxy(_LoopbackServer):
     """A pass-through HTTP proxy between the handlers and the emulator's API.
 
@@ -397,6 +401,12 @@ class FaultProxy(_LoopbackServer):
     records every call and injects the :class:`Fault` objects a test adds, so
     a test can lose a checkpoint's response after the emulator applied it, as a
     network would.
+
+    It is also the gateway a client that starts executions with Lambda's
+    ``Invoke`` needs (the cloud test runner): an ``Invoke`` of a durable
+    function starts an execution on the emulator and answers, as Lambda does,
+    with its ARN in ``X-Amz-Durable-Execution-Arn`` (202 for an ``Event``
+    invoke, 200 otherwise).
     """
 
     def __init__(self, target: str) -> None:
@@ -426,6 +436,28 @@ class FaultProxy(_LoopbackServer):
                     return fault.kind
         return None
 
+    def start_execution(self, function_name: str, payload: bytes) -> str:
+        """Start an execution of ``function_name`` on the emulator; return its ARN."""
+        body: dict[str, Any] = {
+            "AccountId": "123456789012",
+            "FunctionName": function_name,
+            "FunctionQualifier": "$LATEST",
+            "ExecutionName": f"invoke-{uuid.uuid4().hex[:12]}",
+            "ExecutionTimeoutSeconds": 120,
+            "ExecutionRetentionPeriodDays": 1,
+        }
+        if payload:
+            body["Input"] = payload.decode()
+        status, _, answer = self._forward(
+            "POST",
+            "/start-durable-execution",
+            {"Content-Type": "application/json"},
+            json.dumps(body).encode(),
+        )
+        if status >= 300:
+            raise RuntimeError(f"the emulator refused to start {function_name}: {answer!r}")
+        return str(json.loads(answer)["ExecutionArn"])
+
     def _forward(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -449,9 +481,11 @@ class FaultProxy(_LoopbackServer):
             def _proxy(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                request = ProxiedRequest(
-                    self.command, self.path, json.loads(body) if body else None
-                )
+                invoke = INVOKE_PATH.fullmatch(urllib.parse.urlsplit(self.path).path)
+                if self.command == "POST" and invoke is not None:
+                    self._invoke(urllib.parse.unquote(invoke["name"]), body)
+                    return
+                request = ProxiedRequest(self.command, self.path, _json_or_none(body))
                 fault = proxy._fault_for(request)
                 if fault == "throttle":
                     self._answer(
@@ -483,6 +517,15 @@ class FaultProxy(_LoopbackServer):
                 kept = [(k, v) for k, v in response_headers if k.lower() != "content-length"]
                 self._answer(status, kept, payload)
 
+            def _invoke(self, function: str, body: bytes) -> None:
+                arn = proxy.start_execution(function.split(":", 1)[0], body)
+                asynchronous = self.headers.get("X-Amz-Invocation-Type") == "Event"
+                self._answer(
+                    202 if asynchronous else 200,
+                    [("X-Amz-Durable-Execution-Arn", arn), ("Content-Type", "application/json")],
+                    b"" if asynchronous else b"null",
+                )
+
             def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
                 self.send_response(status)
                 for key, value in headers:
@@ -501,6 +544,14 @@ class FaultProxy(_LoopbackServer):
                 """Keep the test output quiet."""
 
         return Handler
+
+
+def _json_or_none(body: bytes) -> Any:
+    """The JSON a request carries; None for none, or for a raw blob (a callback's result)."""
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
 
 
 def lambda_client(endpoint_url: str) -> Any:

@@ -286,6 +286,17 @@ def test_enums_have_the_official_members(relative):
             }, name
 
 
+@pytest.mark.parametrize("relative", MODULES)
+def test_generic_classes_stay_generic(relative):
+    """A class the official SDK lets code subscript (``WithRetryConfig[int]``) is generic here."""
+    official = importlib.import_module(f"{OFFICIAL}.{relative}")
+    ours = _counterpart(relative)
+    for name in expected(relative):
+        value = getattr(official, name)
+        if isinstance(value, type) and getattr(value, "__parameters__", ()):
+            assert hasattr(getattr(ours, name), "__class_getitem__"), name
+
+
 def test_exception_classes_keep_the_official_hierarchy():
     """Where the official SDK derives one error from another, so does durable_exec."""
     official = importlib.import_module(f"{OFFICIAL}.exceptions")
@@ -307,3 +318,134 @@ def test_left_out_names_exist_in_the_official_sdk():
     """The list of left-out names names only real official names (no stale entries)."""
     for home, names in LEFT_OUT.items():
         assert set(names) <= set(public_names(home)), home
+
+
+# -- the testing package -------------------------------------------------------------------
+
+TESTING = "aws_durable_execution_sdk_python_testing"
+
+# The modules of the official testing package that tests import, and their names.
+# The rest of that package is its emulator's machinery (executor, checkpoint
+# processors, web server, scheduler...), which durable_exec's LocalDurableService
+# replaces.
+TESTING_NAMES = {
+    "": [
+        "DurableChildContextTestRunner",
+        "DurableFunctionCloudTestRunner",
+        "DurableFunctionTestResult",
+        "DurableFunctionTestRunner",
+    ],
+    "runner": [
+        "OPERATION_FACTORIES",
+        "CallbackOperation",
+        "ContextOperation",
+        "DurableChildContextTestRunner",
+        "DurableFunctionCloudTestRunner",
+        "DurableFunctionTestResult",
+        "DurableFunctionTestRunner",
+        "ExecutionOperation",
+        "InvokeOperation",
+        "Operation",
+        "OperationFactory",
+        "StepOperation",
+        "WaitOperation",
+        "create_operation",
+    ],
+    "exceptions": [
+        "AwsApiException",
+        "DurableFunctionsLocalRunnerError",
+        "DurableFunctionsTestError",
+        "InvalidParameterValueException",
+        "ResourceNotFoundException",
+    ],
+    "execution": ["ExecutionStatus"],
+    "model": ["Event", "EventType", "GetDurableExecutionHistoryResponse", "events_to_operations"],
+    "stores.base": ["ExecutionStore", "StoreType"],
+    "stores.memory": ["InMemoryExecutionStore"],
+    "stores.sqlite": ["SQLiteExecutionStore"],
+    "stores.filesystem": ["FileSystemExecutionStore"],
+}
+TESTING_LEFT_OUT = {
+    "WebRunner": "the HTTP emulator for SAM local: use AWS's own (dex-local-runner), or "
+    "`durable-exec run` to run a handler locally",
+    "WebRunnerConfig": "its configuration",
+}
+# Classes whose public methods and attributes test code uses: every one must exist
+# here, and each method must take the same parameters with the same defaults.
+TESTING_CLASSES = [
+    ("runner", "DurableFunctionTestRunner"),
+    ("runner", "DurableChildContextTestRunner"),
+    ("runner", "DurableFunctionCloudTestRunner"),
+    ("runner", "DurableFunctionTestResult"),
+    ("runner", "ContextOperation"),
+    ("runner", "StepOperation"),
+    ("runner", "WaitOperation"),
+    ("runner", "CallbackOperation"),
+    ("runner", "InvokeOperation"),
+    ("runner", "ExecutionOperation"),
+]
+
+
+def _testing_module(prefix: str, relative: str):
+    return importlib.import_module(f"{prefix}.{relative}" if relative else prefix)
+
+
+def test_the_testing_names_lists_cover_the_official_runner_module():
+    """Every public name the official runner module defines is listed or left out."""
+    official = set(_defined_in(f"{TESTING}.runner"))
+    listed = set(TESTING_NAMES["runner"]) | set(TESTING_LEFT_OUT)
+    assert official <= listed
+
+
+def _defined_in(module_name: str) -> list[str]:
+    module = importlib.import_module(module_name)
+    tree = ast.parse(pathlib.Path(module.__file__ or "").read_text())
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef):
+            name = node.name
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+        else:
+            continue
+        value = getattr(module, name, None)
+        if (
+            not name.startswith("_")
+            and name != "logger"
+            and not isinstance(value, typing.TypeVar | typing.ParamSpec)
+        ):
+            names.append(name)
+    return names
+
+
+@pytest.mark.parametrize("relative", sorted(TESTING_NAMES))
+def test_testing_modules_tests_import_have_counterparts(relative):
+    """Each module test code imports from the testing package exists, with its names."""
+    official = _testing_module(TESTING, relative)
+    ours = _testing_module("durable_exec.testing", relative)
+    for name in TESTING_NAMES[relative]:
+        assert hasattr(official, name), f"stale entry {name}"
+        assert hasattr(ours, name), name
+
+
+@pytest.mark.parametrize(("relative", "name"), TESTING_CLASSES, ids=str)
+def test_testing_classes_have_the_official_methods_and_signatures(relative, name):
+    """Public methods and attributes exist, with the official parameters and defaults."""
+    theirs = getattr(_testing_module(TESTING, relative), name)
+    mine = getattr(_testing_module("durable_exec.testing", relative), name)
+    for attribute, value in vars(theirs).items():
+        if attribute.startswith("_"):
+            continue
+        assert hasattr(mine, attribute), f"{name}.{attribute}"
+        if callable(value) and not isinstance(value, type):
+            expected_parameters = [
+                (p.name, p.default)
+                for p in inspect.signature(getattr(theirs, attribute)).parameters.values()
+            ]
+            actual_parameters = [
+                (p.name, p.default)
+                for p in inspect.signature(getattr(mine, attribute)).parameters.values()
+            ]
+            assert actual_parameters == expected_parameters, f"{name}.{attribute}"
+    fields = getattr(theirs, "__dataclass_fields__", {})
+    assert set(fields) <= set(getattr(mine, "__dataclass_fields__", {})), name

@@ -1,0 +1,1 @@
+"""Execution stores for the runner (the official testing package's ``stores`` package)."""
