@@ -294,3 +294,20 @@ def test_importing_durable_exec_or_the_cli_parser_never_loads_the_server():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_change_sequence_rises_with_every_save(tmp_path, workflows):
+    """Workspace.change_sequence: 0 without a store, then the largest updated_seq."""
+    from durable_exec._cli._workspace import Workspace, locate_store
+
+    location = locate_store(tmp_path / "w" / ".durable" / "executions.db")
+    assert Workspace(location).change_sequence() == 0  # no store yet
+    with Workspace(location, create=True) as workspace:
+        assert workspace.change_sequence() == 0
+        arn = run_workflow(workspace, workflows / "approval.py", "approve-1", APPROVAL_INPUT)
+        before = workspace.change_sequence()
+        assert before == workspace.summary(arn).updated_seq > 0
+        assert workspace.changed_since(before) == []
+        workspace.send_callback_heartbeat("approve-1/manager-approval")
+        assert workspace.change_sequence() > before
+        assert [e.arn for e in workspace.changed_since(before)] == [arn]

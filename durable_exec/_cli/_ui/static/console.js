@@ -840,7 +840,7 @@
     return { shown: ids.slice(0, COLLAPSE_AFTER), hidden: ids.length - COLLAPSE_AFTER };
   }
 
-  function opDuration(op, now) {
+  function opDuration(op) {
     if (op.start === null || op.start === undefined) return "";
     if (op.end !== null && op.end !== undefined) return formatDuration(op.end - op.start);
     return "";
