@@ -45,8 +45,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
-from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline, RealTime
 from durable_exec._errors import CheckpointError, ExecutionError
@@ -54,6 +54,9 @@ from durable_exec._service import DurableService, new_client_token, page_in
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import OperationAction, OperationType, OperationUpdate
+
+if TYPE_CHECKING:
+    from durable_exec._plugin_runtime import PluginExecutor
 
 __all__ = ["BatcherConfig", "Checkpointer", "Scope"]
 
@@ -198,6 +201,9 @@ class Checkpointer:
         self._token = token  # only the current sender reads or writes it
         self.calls = 0
         self.updates_sent = 0
+        # Instrumentation plugins (set by the handler before any update): they hear of
+        # each START before it is queued, and of each response before it is published.
+        self.observer: PluginExecutor | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"durable-checkpoint-{id(self):x}", daemon=True
         )
@@ -222,7 +228,13 @@ class Checkpointer:
             SuspendExecution: the service revoked the token chain; the invocation ends PENDING.
             CheckpointError: the call failed.
         """
-        self._block(_Item(update, _Waiter(), update.size()), scope)
+        waiter = self._block(_Item(update, _Waiter(), update.size()), scope)
+        try:
+            self._wait(waiter)
+        finally:
+            if self.observer is not None:
+                # This thread observes the operation's result: its end hook runs here.
+                self.observer.claim_end_hook(update.id, waiter=True)
 
     def refresh(self, scope: Scope | None = None) -> None:
         """Ask the service what changed: a call (with whatever is queued) even if nothing is.
@@ -234,11 +246,11 @@ class Checkpointer:
             SuspendExecution: the service revoked the token chain.
             CheckpointError: the call failed.
         """
-        self._block(_Item(_REFRESH, _Waiter(), 0), scope)
+        self._wait(self._block(_Item(_REFRESH, _Waiter(), 0), scope))
 
     def flush(self) -> None:
         """Block until everything queued so far is durable (sends nothing by itself)."""
-        self._block(_Item(_BARRIER, _Waiter(), 0), None)
+        self._wait(self._block(_Item(_BARRIER, _Waiter(), 0), None))
 
     def complete_scope(self, scope: Scope, update: OperationUpdate) -> None:
         """Cancel ``scope`` and send ``update`` (the batch's outcome) durably.
@@ -246,7 +258,12 @@ class Checkpointer:
         Cancelling and queueing happen under one lock, so no update from inside
         the scope can be queued after the outcome.
         """
-        self._block(_Item(update, _Waiter(), update.size()), None, cancel=scope)
+        waiter = self._block(_Item(update, _Waiter(), update.size()), None, cancel=scope)
+        try:
+            self._wait(waiter)
+        finally:
+            if self.observer is not None:
+                self.observer.claim_end_hook(update.id, waiter=True)
 
     def add_producers(self, delta: int, *, starting: int = 0) -> None:
         """Tell the batcher that ``delta`` more (or fewer) threads may add updates.
@@ -313,8 +330,21 @@ class Checkpointer:
         """The error that stopped the thread, if any."""
         return self._failure
 
+    def _observe_start(self, payload: Any, scope: Scope | None) -> None:
+        """Tell plugins an operation starts, before its START is queued (not if it cannot be)."""
+        observer = self.observer
+        if (
+            observer is not None
+            and isinstance(payload, OperationUpdate)
+            and payload.action is OperationAction.START
+            and not (scope is not None and scope.cancelled)
+            and not (self._revoked or self._failure is not None or self._closing)
+        ):
+            observer.operation_starting(payload, self._state.get(payload.id))
+
     def _put(self, item: _Item, scope: Scope | None) -> None:
         """Queue an asynchronous item; wake the thread only if it must act now."""
+        self._observe_start(item.payload, scope)
         with self._cond:
             if scope is not None and scope.cancelled:
                 raise BranchOrphaned
@@ -334,10 +364,14 @@ class Checkpointer:
                 self._window = self._oldest + self._config.max_delay
                 self._poke(self._window)
 
-    def _block(self, item: _Item, scope: Scope | None, *, cancel: Scope | None = None) -> None:
-        """Queue an item somebody waits for, send it (or let the thread), wait for it."""
+    def _block(self, item: _Item, scope: Scope | None, *, cancel: Scope | None = None) -> _Waiter:
+        """Queue an item somebody waits for, send it (or leave it to the thread).
+
+        Returns its waiter: the caller waits on it next.
+        """
         waiter = item.waiter
         assert waiter is not None
+        self._observe_start(item.payload, scope)
         batch: list[_Item] | None = None
         crash: BaseException | None = None
         with self._cond:
@@ -364,7 +398,7 @@ class Checkpointer:
             self._crashed(crash, batch or ())
         elif batch is not None:
             self._lead(batch)
-        self._wait(waiter)
+        return waiter
 
     def _lead(self, batch: list[_Item]) -> None:
         """Send ``batch`` on the calling thread, then hand the turn back to the thread."""
@@ -552,8 +586,17 @@ class Checkpointer:
         needs_call = bool(updates) or any(i.payload is _REFRESH for i in batch)
         error: BaseException | None = None
         if needs_call and self._failure is None and not self._revoked:
+            waited_for = (
+                {
+                    i.payload.id
+                    for i in batch
+                    if i.waiter is not None and isinstance(i.payload, OperationUpdate)
+                }
+                if self.observer is not None
+                else ()
+            )
             try:
-                self._call(updates)
+                self._call(updates, waited_for)
             except BaseException as exc:
                 error = exc
         elif self._failure is not None:
@@ -566,30 +609,39 @@ class Checkpointer:
             if item.waiter is not None:
                 item.waiter.set(error)
 
-    def _call(self, updates: list[OperationUpdate]) -> None:
+    def _call(self, updates: list[OperationUpdate], waited_for: Collection[str] = ()) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())
         self.calls += 1
         self.updates_sent += len(updates)
         now = self._clock.now()
+        completed = result.token is None and any(u.type is OperationType.EXECUTION for u in updates)
+        observer = self.observer
+        if observer is not None and (result.token is not None or completed):
+            observer.before_publish(result.operations, self._state.get, waited_for)
         self._state.apply(updates, now)
         if result.operations:
             self._state.merge(result.operations)
         if result.token is None:
-            if any(u.type is OperationType.EXECUTION for u in updates):
+            if completed:
+                if observer is not None:
+                    observer.after_publish()
                 return
             self._revoked = True
             raise SuspendExecution("the service revoked the checkpoint token")
         self._token = result.token
         if result.next_marker:
-            self._state.merge(
-                page_in(
-                    self._service,
-                    self._state.arn,
-                    self._token,
-                    result.next_marker,
-                    "CheckpointDurableExecution",
-                )
+            pages = page_in(
+                self._service,
+                self._state.arn,
+                self._token,
+                result.next_marker,
+                "CheckpointDurableExecution",
             )
+            if observer is not None:
+                observer.before_publish(pages, self._state.get)
+            self._state.merge(pages)
+        if observer is not None:
+            observer.after_publish()
 
     def _fail(self, error: BaseException, taken: Sequence[_Item] = ()) -> BaseException:
         """Record ``error``, wake everyone still queued (and in ``taken``); return what they get."""

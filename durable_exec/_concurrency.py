@@ -33,6 +33,7 @@ back through a queue. Rules:
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import dataclasses
 import heapq
 import json
@@ -69,8 +70,11 @@ from durable_exec._errors import (
 from durable_exec._ids import operation_id
 from durable_exec._operations.base import (
     ContextCore,
+    OperationRef,
     error_object,
+    observe,
     rebuild_error,
+    user_function,
     validate_identity,
 )
 from durable_exec._operations.child import REPLAY_CHILDREN_THRESHOLD, run_child_at
@@ -178,13 +182,33 @@ def run_batch(
         validate_identity(
             op, op_type=OperationType.CONTEXT, sub_type=spec.sub_type, name=name, parent_id=parent
         )
+        replaying = observe(core, op)
         if op.status is OperationStatus.SUCCEEDED:
             if not op.replay_children:
                 return deserialize(result_serdes, op.result, op_id, arn)  # type: ignore[no-any-return]
-            return _rebuild_from_children(core, spec, op, branches, branch_serdes, nesting)
+            ref = OperationRef(op_id, OperationType.CONTEXT, spec.sub_type, name, parent)
+            rebuilt = user_function(
+                core,
+                ref,
+                None,
+                _rebuild_from_children,
+                core,
+                spec,
+                op,
+                branches,
+                branch_serdes,
+                nesting,
+                replay_children=True,
+            )
+            if invocation.plugins is not None:
+                invocation.plugins.on_child_context_end(
+                    ref, OperationStatus.SUCCEEDED, is_replayed=True
+                )
+            return rebuilt
         if op.status is OperationStatus.FAILED:
             raise rebuild_error(op.error, ChildContextError)
     else:
+        replaying = False
         core.enqueue(
             OperationUpdate(
                 id=op_id,
@@ -209,8 +233,11 @@ def run_batch(
 
     scope = CancelScope(core.scope)
     try:
-        result = _Coordinator(
-            core,
+        coordinator = _Coordinator(
+            # With plugins, the branches start from the batch's replay state.
+            dataclasses.replace(core, replay_hooks=replaying)
+            if invocation.plugins is not None
+            else core,
             spec,
             op_id,
             scope,
@@ -222,7 +249,14 @@ def run_batch(
             CompletionPolicy(completion, len(branches)),
             branch_serdes,
             nesting,
-        ).run()
+        )
+        # The batch's own body, as plugins see it: a child context's user function.
+        result = user_function(
+            core,
+            OperationRef(op_id, OperationType.CONTEXT, spec.sub_type, name, parent),
+            None if op is not None else 1,
+            coordinator.run,
+        )
         payload = serialize(result_serdes, result, op_id, arn)
         value = deserialize(result_serdes, payload, op_id, arn)
         stored = payload
@@ -526,6 +560,7 @@ class _Coordinator:
             name=branch.name,
             parent_id=self.op_id,
         )
+        observe(self.core, op)
         if op.status is OperationStatus.SUCCEEDED:
             branch.status = "succeeded"
             branch.result = deserialize(
@@ -550,20 +585,22 @@ class _Coordinator:
         self.suspended.pop(branch.index, None)
         self.running += 1
         self._count_producers(parked=False, starting=True)  # before it can block on a checkpoint
-        self.pool.submit(self._run_branch, branch)
+        if self.core.invocation.plugins is not None:
+            # Each branch starts from the coordinator's context (plugins' spans), in
+            # a copy of its own, so nothing it binds leaks to a sibling.
+            self.pool.submit(contextvars.copy_context().run, self._run_branch, branch)
+        else:
+            self.pool.submit(self._run_branch, branch)
 
     def _run_branch(self, branch: _Branch) -> None:
         """Body of one branch on a pool thread; reports exactly one event."""
         core = self.core
         core.producer_started()
+        if core.invocation.plugins is not None:
+            core = dataclasses.replace(core)  # its own replay state, for plugins
         try:
             if self.nesting is NestingType.FLAT:
-                child = core.child(
-                    branch.op_id, prefix=branch.op_id, scope=self.scope, virtual_parent=self.op_id
-                )
-                value = branch.func(core.make_context(child))
-                payload = serialize(self.item_serdes, value, branch.op_id, core.invocation.arn)
-                value = deserialize(self.item_serdes, payload, branch.op_id, core.invocation.arn)
+                value = self._run_flat(core, branch)
             else:
                 value = run_child_at(
                     core,
@@ -596,6 +633,30 @@ class _Coordinator:
             self.events.put((branch, "fatal", fatal))
         else:
             self.events.put((branch, "succeeded", value))
+
+    def _run_flat(self, core: ContextCore, branch: _Branch) -> Any:
+        """A FLAT branch: no CONTEXT of its own; its operations name the batch as parent."""
+        child = core.child(
+            branch.op_id, prefix=branch.op_id, scope=self.scope, virtual_parent=self.op_id
+        )
+        plugins = core.invocation.plugins
+        ref = OperationRef(
+            branch.op_id, OperationType.CONTEXT, self.spec.branch_sub_type, branch.name, self.op_id
+        )
+        try:
+            value = user_function(core, ref, 1, branch.func, core.make_context(child))
+            payload = serialize(self.item_serdes, value, branch.op_id, core.invocation.arn)
+            value = deserialize(self.item_serdes, payload, branch.op_id, core.invocation.arn)
+        except Exception as error:
+            if plugins is not None and not isinstance(error, ExecutionError | InvocationError):
+                # Without a checkpoint of its own, the branch's end is reported here.
+                plugins.on_child_context_end(
+                    ref, OperationStatus.FAILED, error=ErrorObject.from_exception(error)
+                )
+            raise
+        if plugins is not None:
+            plugins.on_child_context_end(ref, OperationStatus.SUCCEEDED)
+        return value
 
     def _handle(self, branch: _Branch, kind: str, value: Any) -> None:
         self.running -= 1

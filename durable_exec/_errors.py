@@ -5,6 +5,7 @@ Errors are grouped by *what happens next*::
     Exception
     └─ DurableExecutionsError             root of everything the SDK raises
        ├─ ValidationError (ValueError)    bad arguments or configuration; nothing checkpointed
+       ├─ PluginLoadError                 a plugin cannot be registered (at cold start)
        ├─ SerDesError                     a value could not be (de)serialised; the operation fails
        │  └─ PayloadSizeError             a value is too large to checkpoint
        ├─ DurableOperationError           a durable operation failed; rebuilt identically on replay
@@ -52,6 +53,7 @@ __all__ = [
     "InvokeError",
     "NonDeterministicExecutionError",
     "PayloadSizeError",
+    "PluginLoadError",
     "RetryableSerDesError",
     "SagaCompensationError",
     "SerDesError",
@@ -87,6 +89,16 @@ class ValidationError(DurableExecutionsError, ValueError):
 
     Raised before anything is checkpointed, so nothing durable is affected.
     The message names the bad value and the accepted range.
+    """
+
+
+class PluginLoadError(DurableExecutionsError):
+    """An instrumentation plugin cannot be registered.
+
+    Raised when the handler is decorated: an entry of ``plugins=`` is not a
+    factory, ``DURABLE_EXECUTION_PLUGINS`` names a plugin that is not installed
+    (or is installed twice, or fails to import), or two factories of one
+    exclusive group are registered together.
     """
 
 
@@ -350,6 +362,7 @@ _WIRE_NAMES: dict[type[BaseException], str] = {
     for cls in (
         DurableExecutionsError,
         ValidationError,
+        PluginLoadError,
         DurableOperationError,
         StepError,
         InvokeError,

@@ -21,6 +21,7 @@ An invocation:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import json
@@ -39,6 +40,9 @@ from durable_exec._errors import (
 )
 from durable_exec._logging import DEFAULT_LOGGER, DurableLogger
 from durable_exec._operations.base import Invocation
+from durable_exec._plugin_api import DurableInstrumentationPluginFactory
+from durable_exec._plugin_discovery import load_configured_plugins
+from durable_exec._plugin_runtime import PluginExecutor
 from durable_exec._service import (
     BotocoreDurableService,
     default_lambda_client,
@@ -136,12 +140,23 @@ class DurableHandler(Generic[T]):
     Args:
         func: The user function ``(event, DurableContext) -> result``.
         boto3_client: A ``lambda`` client to use instead of the SDK's own.
+        plugins: Instrumentation plugin factories (those ``DURABLE_EXECUTION_PLUGINS``
+            names are added after them).
+
+    Raises:
+        PluginLoadError: A plugin cannot be registered.
     """
 
-    def __init__(self, func: Callable[[Any, DurableContext], T], boto3_client: Any = None) -> None:
+    def __init__(
+        self,
+        func: Callable[[Any, DurableContext], T],
+        boto3_client: Any = None,
+        plugins: list[DurableInstrumentationPluginFactory] | None = None,
+    ) -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.boto3_client = boto3_client
+        self.plugins: list[DurableInstrumentationPluginFactory] = load_configured_plugins(plugins)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Handle one Lambda invocation; return the durable output envelope."""
@@ -156,30 +171,37 @@ def durable_execution(
     func: Callable[[Any, DurableContext], T] | None = None,
     *,
     boto3_client: Any = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
 ) -> Any:
     """Make ``func(event, context)`` a durable Lambda handler.
 
-    Use bare (``@durable_execution``) or with a client
-    (``@durable_execution(boto3_client=client)``). The event ``func`` receives is
-    the execution's input (JSON-decoded); its return value must be JSON
-    serialisable and becomes the execution's result.
+    Use bare (``@durable_execution``) or with options
+    (``@durable_execution(boto3_client=client, plugins=[...])``). The event ``func``
+    receives is the execution's input (JSON-decoded); its return value must be
+    JSON serialisable and becomes the execution's result.
 
     Args:
         func: The function to wrap.
         boto3_client: A botocore/boto3 ``lambda`` client; by default one is created on
             first use and reused across warm invocations. It honours
             ``AWS_ENDPOINT_URL_LAMBDA``.
+        plugins: Instrumentation plugin factories (``durable_exec.plugin``); each
+            factory's ``create_plugin`` builds one plugin per invocation. Factories
+            named in ``DURABLE_EXECUTION_PLUGINS`` are added after these.
 
     Returns:
         A :class:`DurableHandler` (or a decorator making one).
+
+    Raises:
+        PluginLoadError: A plugin cannot be registered (checked here, at cold start).
     """
     if func is None:
 
         def decorate(f: Callable[[Any, DurableContext], T]) -> DurableHandler[T]:
-            return DurableHandler(f, boto3_client)
+            return DurableHandler(f, boto3_client, plugins)
 
         return decorate
-    return DurableHandler(func, boto3_client)
+    return DurableHandler(func, boto3_client, plugins)
 
 
 def _execution_input(state: ExecutionState, arn: str) -> Any:
@@ -221,6 +243,46 @@ def run_invocation(
             failure, a stale token, an interrupted at-most-once step that escaped).
         ExecutionError: The event is not a durable envelope.
     """
+    factories = getattr(handler, "plugins", None)
+    if not factories:
+        return _run(handler, event, lambda_context, client, clock, batcher, None)
+    # Plugins attach context variables (OpenTelemetry spans) in their hooks: the
+    # invocation runs in a copy of the caller's context, so nothing they leave
+    # behind reaches the runtime's thread.
+    plugins = PluginExecutor(factories, clock=clock)
+    return contextvars.copy_context().run(
+        _run_with_plugins, plugins, handler, event, lambda_context, client, clock, batcher
+    )
+
+
+def _run_with_plugins(
+    plugins: PluginExecutor,
+    handler: DurableHandler[Any],
+    event: Any,
+    lambda_context: Any,
+    client: Any,
+    clock: Clock,
+    batcher: BatcherConfig | None,
+) -> dict[str, Any]:
+    with plugins.run():
+        try:
+            output = _run(handler, event, lambda_context, client, clock, batcher, plugins)
+        except BaseException as error:
+            plugins.on_invocation_failed(error)
+            raise
+        plugins.on_invocation_end(output)
+        return output
+
+
+def _run(
+    handler: DurableHandler[Any],
+    event: Any,
+    lambda_context: Any,
+    client: Any,
+    clock: Clock,
+    batcher: BatcherConfig | None,
+    plugins: PluginExecutor | None,
+) -> dict[str, Any]:
     envelope = parse_event(event)
     deadline = Deadline.from_lambda_context(clock, lambda_context)
     service = BotocoreDurableService(
@@ -239,6 +301,7 @@ def run_invocation(
     checkpointer = Checkpointer(
         service, state, envelope.token, clock=clock, config=batcher, deadline=deadline
     )
+    checkpointer.observer = plugins
     base_logger = DurableLogger(DEFAULT_LOGGER, {"executionArn": envelope.arn}, lambda: False)
     invocation = Invocation(
         arn=envelope.arn,
@@ -248,12 +311,15 @@ def run_invocation(
         lambda_context=lambda_context,
         logger=base_logger,
         deadline=deadline,
+        plugins=plugins,
     )
     output: dict[str, Any]
     raised: BaseException | None = None
     try:
         try:
             user_input = _execution_input(state, envelope.arn)
+            if plugins is not None:
+                _start_plugins(plugins, state, envelope, event, lambda_context, user_input)
             result = handler.func(user_input, root_context(invocation))
             output = _succeeded(result, invocation)
         except SuspendExecution:
@@ -302,6 +368,33 @@ def run_invocation(
             return _failed(failure)
         raise failure
     return output
+
+
+def _start_plugins(
+    plugins: PluginExecutor,
+    state: ExecutionState,
+    envelope: InvocationInput,
+    event: Mapping[str, Any],
+    lambda_context: Any,
+    user_input: Any,
+) -> None:
+    execution_id = envelope.arn.rsplit("/", 1)[-1]
+    execution = state.get(execution_id) or state.execution
+    updated = event.get("UpdatedOperationIds")
+    plugins.on_invocation_start(
+        execution_arn=envelope.arn,
+        is_first_invocation=not any(
+            op.type is not OperationType.EXECUTION for op in state.operations()
+        ),
+        execution_start_time=execution.start_timestamp if execution is not None else None,
+        lambda_context=lambda_context,
+        execution_input=user_input,
+        operations_provider=lambda: {op.id: op for op in state.operations()},
+        # What changed while the execution was suspended (waits, callbacks, invokes).
+        updated_operation_ids=[u for u in updated if isinstance(u, str)]
+        if isinstance(updated, list)
+        else [],
+    )
 
 
 def _flush(checkpointer: Checkpointer) -> None:

@@ -50,8 +50,7 @@ OFFICIAL_TOP_LEVEL = [
     "durable_with_child_context",
     "with_retry",
 ]
-# Not provided: instrumentation plugins.
-NOT_SUPPORTED = {"PluginLoadError"}
+NOT_SUPPORTED: set[str] = set()
 
 # Names handler code imports from the official submodules (section 12.1) that this SDK
 # re-exports at the top level. Wire models, the invocation-input types, suspension

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from durable_exec._checkpointer import Checkpointer
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
@@ -27,12 +27,23 @@ from durable_exec._errors import (
 )
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger
+from durable_exec._plugin_runtime import OperationRef, PluginExecutor
 from durable_exec._scope import CancelScope
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching
 from durable_exec._state import ExecutionState
 from durable_exec._wire import ErrorObject, Operation, OperationType, OperationUpdate
 
-__all__ = ["ContextCore", "Invocation", "rebuild_error", "validate_identity"]
+__all__ = [
+    "ContextCore",
+    "Invocation",
+    "OperationRef",
+    "observe",
+    "rebuild_error",
+    "user_function",
+    "validate_identity",
+]
+
+T = TypeVar("T")
 
 
 class Invocation:
@@ -46,6 +57,7 @@ class Invocation:
         lambda_context: Lambda's context object (or a test double).
         logger: The base logger (before per-context fields).
         deadline: When Lambda will stop the invocation, if known.
+        plugins: The invocation's instrumentation plugins (``None`` without any).
         executors: Thread pools started during the invocation; joined before it returns.
     """
 
@@ -59,8 +71,10 @@ class Invocation:
         lambda_context: Any,
         logger: DurableLogger,
         deadline: Deadline | None = None,
+        plugins: PluginExecutor | None = None,
     ) -> None:
         self.deadline = deadline
+        self.plugins = plugins
         self.arn = arn
         self.state = state
         self.checkpointer = checkpointer
@@ -138,6 +152,9 @@ class ContextCore:
         make_context: Builds a public ``DurableContext`` around a ``ContextCore``.
         virtual_parent: For FLAT map/parallel branches: the ParentId to record
             (the batch), since the branch itself has no operation.
+        replay_hooks: Whether plugins hear of this context's operations being
+            replayed (``False`` inside a virtual child context, whose own id has
+            no checkpoint: replay starts over there, as in the official SDK).
     """
 
     invocation: Invocation
@@ -147,6 +164,7 @@ class ContextCore:
     logger: DurableLogger
     make_context: Callable[[ContextCore], Any]
     virtual_parent: str | None = None
+    replay_hooks: bool = True
 
     @property
     def record_parent(self) -> str | None:
@@ -194,6 +212,7 @@ class ContextCore:
             logger=logger,
             make_context=self.make_context,
             virtual_parent=virtual_parent,
+            replay_hooks=self.replay_hooks,
         )
 
     # Operations reach the checkpointer only through these methods.
@@ -225,6 +244,45 @@ class ContextCore:
     def producer_started(self) -> None:
         """A thread counted as starting (a map/parallel branch) now runs."""
         self.invocation.checkpointer.producer_started()
+
+
+def observe(core: ContextCore, op: Operation) -> bool:
+    """Tell the plugins an operation read its checkpoint (replay hooks, end hook).
+
+    Called once the operation's identity matched the history, before acting on it.
+    As in the official SDK, a context stops reporting replay after an operation
+    still in progress; a child context created for this operation inherits the
+    state from before that.
+
+    Returns:
+        Whether the context was replaying when it reached the operation.
+    """
+    plugins = core.invocation.plugins
+    if plugins is None:
+        return False
+    replaying = core.replay_hooks
+    plugins.on_checkpoint_read(op, replaying=replaying)
+    if not op.is_terminal:
+        core.replay_hooks = False
+    return replaying
+
+
+def user_function(
+    core: ContextCore,
+    ref: OperationRef,
+    attempt: int | None,
+    function: Callable[..., T],
+    *args: Any,
+    replay_children: bool = False,
+) -> T:
+    """Call user code of an operation (a step body, a child function, a check).
+
+    With plugins, it runs between ``on_user_function_start`` and ``..._end``.
+    """
+    plugins = core.invocation.plugins
+    if plugins is None:
+        return function(*args)
+    return plugins.run_user_function(ref, attempt, replay_children, function, *args)
 
 
 def validate_identity(

@@ -16,9 +16,10 @@ from durable_exec._errors import (
     ChildContextError,
     StepError,
 )
-from durable_exec._operations.base import ContextCore, validate_identity
+from durable_exec._operations.base import ContextCore, observe, validate_identity
 from durable_exec._operations.child import run_child
 from durable_exec._operations.step import StepContext, run_step
+from durable_exec._plugin_runtime import PluginExecutor
 from durable_exec._serde import PASS_THROUGH_SERDES, deserialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._state import ExecutionState
@@ -60,7 +61,7 @@ class Callback(Generic[T]):
         operation_id: The CALLBACK operation's id.
     """
 
-    __slots__ = ("_arn", "_serdes", "_state", "callback_id", "operation_id")
+    __slots__ = ("_arn", "_plugins", "_serdes", "_state", "callback_id", "operation_id")
 
     def __init__(
         self,
@@ -75,6 +76,7 @@ class Callback(Generic[T]):
         self._state = state
         self._serdes = serdes
         self._arn = arn
+        self._plugins: PluginExecutor | None = None
 
     def result(self) -> Any:
         """Return the callback's result, suspending the invocation until it arrives.
@@ -93,6 +95,8 @@ class Callback(Generic[T]):
         if op is None:
             raise CallbackError("Callback operation must exist")
         status = op.status
+        if self._plugins is not None and op.is_terminal:
+            self._plugins.claim_end_hook(self.operation_id)
         if status is OperationStatus.SUCCEEDED:
             return deserialize(
                 self._serdes or PASS_THROUGH_SERDES, op.result, self.operation_id, self._arn
@@ -143,10 +147,13 @@ def run_create_callback(
         validate_identity(
             op, op_type=OperationType.CALLBACK, sub_type=sub_type, name=name, parent_id=parent
         )
+        observe(core, op)
     if op is None or not op.callback_id:
         raise CallbackError(f"Missing callback details for operation: {op_id}")
     serdes = callback_serdes(config.serdes, config.result_type, name)
-    return Callback(op.callback_id, op_id, state, serdes, invocation.arn)
+    callback: Callback[Any] = Callback(op.callback_id, op_id, state, serdes, invocation.arn)
+    callback._plugins = invocation.plugins  # noqa: SLF001 - set once, by its own module
+    return callback
 
 
 def run_wait_for_callback(

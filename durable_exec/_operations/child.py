@@ -14,8 +14,11 @@ from durable_exec._errors import (
 )
 from durable_exec._operations.base import (
     ContextCore,
+    OperationRef,
     error_object,
+    observe,
     rebuild_error,
+    user_function,
     validate_identity,
 )
 from durable_exec._scope import CancelScope
@@ -53,7 +56,9 @@ def run_child(
     """
     op_id = core.next_id()
     if config.is_virtual:
-        return _run_virtual(core, op_id, func, name, config, error_class)
+        return _run_virtual(
+            core, op_id, func, name, config, error_class, config.sub_type or sub_type
+        )
     return run_child_at(
         core,
         op_id,
@@ -95,14 +100,18 @@ def run_child_at(
         validate_identity(
             op, op_type=OperationType.CONTEXT, sub_type=sub_type, name=name, parent_id=parent
         )
+        replaying = observe(core, op)
         if op.status is OperationStatus.SUCCEEDED and not op.replay_children:
             return deserialize(config.serdes, op.result, op_id, invocation.arn)  # type: ignore[no-any-return]
         if op.status is OperationStatus.FAILED:
             raise rebuild_error(op.error, error_class)
         if op.is_terminal and op.status is not OperationStatus.SUCCEEDED:
             raise error_class(f"child context {name or op_id} ended {op.status.value}")
+    else:
+        replaying = False
     own_scope = scope or core.scope
     child = core.child(op_id, prefix=op_id, scope=scope)
+    child.replay_hooks = replaying
 
     def update(action: OperationAction, **fields: Any) -> OperationUpdate:
         return OperationUpdate(
@@ -121,11 +130,19 @@ def run_child_at(
         core.enqueue(update(OperationAction.START), own_scope)
     send = core.checkpoint if await_outcome else core.enqueue
     context = child if pass_core else core.make_context(child)
+    ref = OperationRef(op_id, OperationType.CONTEXT, sub_type, name, parent)
     replayed = op is not None and op.status is OperationStatus.SUCCEEDED
     stored: str | None = None
     options: dict[str, Any] = {"ReplayChildren": False}
     try:
-        result = func(context)
+        result = user_function(
+            core,
+            ref,
+            None if op is not None else 1,
+            func,
+            context,
+            replay_children=op is not None and bool(op.replay_children),
+        )
         # The result goes through the serdes on every run (ReplayChildren replays too),
         # so the first run and every replay return equal values. A value the serdes
         # refuses, or a failing summary generator, fails the context like an error.
@@ -147,6 +164,10 @@ def run_child_at(
         raise failure from failure.__cause__
     if replayed:
         # ReplayChildren: the value was rebuilt from the children's checkpoints.
+        if invocation.plugins is not None:
+            invocation.plugins.on_child_context_end(
+                ref, OperationStatus.SUCCEEDED, is_replayed=True
+            )
         return value  # type: ignore[no-any-return]
     send(update(OperationAction.SUCCEED, payload=stored, options=options), own_scope)
     return value  # type: ignore[no-any-return]
@@ -159,6 +180,7 @@ def _run_virtual(
     name: str | None,
     config: ChildConfig[T],
     error_class: type[DurableOperationError],
+    sub_type: str,
 ) -> T:
     """Run ``func`` in a virtual child context: nothing is recorded for the context itself.
 
@@ -177,17 +199,29 @@ def _run_virtual(
             "the history was written by a child context that was not virtual",
             step_id=op_id,
         )
+    # No checkpoint at its id: from here on neither this context nor the child
+    # reports replay to plugins (as in the official SDK).
+    core.replay_hooks = False
     child = core.child(None, prefix=op_id, virtual_parent=core.record_parent)
     context = core.make_context(child)
+    plugins = invocation.plugins
+    ref = OperationRef(op_id, OperationType.CONTEXT, sub_type, name, core.record_parent)
     try:
-        result = func(context)
+        result = user_function(core, ref, 1, func, context)
     except UnrecoverableError:
         raise
     except Exception as error:
-        failure = rebuild_error(error_object(error), error_class)
+        details = error_object(error)
+        if plugins is not None:
+            # No checkpoint of its own: the context's end is reported here.
+            plugins.on_child_context_end(ref, OperationStatus.FAILED, error=details)
+        failure = rebuild_error(details, error_class)
         raise failure from failure.__cause__
     payload = serialize(config.serdes, result, op_id, invocation.arn)
-    return deserialize(config.serdes, payload, op_id, invocation.arn)  # type: ignore[no-any-return]
+    value = deserialize(config.serdes, payload, op_id, invocation.arn)
+    if plugins is not None:
+        plugins.on_child_context_end(ref, OperationStatus.SUCCEEDED)
+    return value  # type: ignore[no-any-return]
 
 
 def op_is_done(op: Any) -> bool:

@@ -10,9 +10,11 @@ from durable_exec._operations.base import (
     MAX_INVOKE_PAYLOAD,
     ContextCore,
     check_payload,
+    observe,
     rebuild_error,
     validate_identity,
 )
+from durable_exec._plugin_api import PropagationInput
 from durable_exec._serde import JSON_SERDES, deserialize, serialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._wire import (
@@ -64,6 +66,14 @@ def run_invoke(
         check_payload(
             body, MAX_INVOKE_PAYLOAD, what="the payload of chained invoke", op_id=op_id, name=name
         )
+        plugins = invocation.plugins
+        if plugins is not None:
+            # Only a new START carries a trace header; a replayed invoke keeps its own.
+            header = plugins.provide_propagation_metadata(
+                PropagationInput(invocation.arn, op_id, function_name, parent)
+            ).x_amzn_trace_id
+            if header is not None:
+                options["XAmznTraceId"] = header
         core.checkpoint(
             OperationUpdate(
                 id=op_id,
@@ -81,6 +91,7 @@ def run_invoke(
         validate_identity(
             op, op_type=OperationType.CHAINED_INVOKE, sub_type=sub_type, name=name, parent_id=parent
         )
+        observe(core, op)
     if op is not None:
         if op.status is OperationStatus.SUCCEEDED:
             return deserialize(

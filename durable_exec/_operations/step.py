@@ -19,9 +19,12 @@ from durable_exec._logging import DurableLogger
 from durable_exec._operations.base import (
     MAX_STEP_PAYLOAD,
     ContextCore,
+    OperationRef,
     check_payload,
     error_object,
+    observe,
     rebuild_error,
+    user_function,
     validate_identity,
 )
 from durable_exec._retry import RetryAttempt, RetryDecision, RetryPresets, decide_retry
@@ -75,6 +78,7 @@ def run_step(
         validate_identity(
             op, op_type=OperationType.STEP, sub_type=sub_type, name=name, parent_id=parent
         )
+        observe(core, op)
         status = op.status
         if status is OperationStatus.SUCCEEDED:
             return deserialize(config.serdes, op.result, op_id, invocation.arn)  # type: ignore[no-any-return]
@@ -122,7 +126,13 @@ def run_step(
         is_replaying=_never, operationId=op_id, operationName=name, attempt=attempt
     )
     try:
-        result = func(StepContext(step_logger, attempt, operation_id=op_id, name=name))
+        result = user_function(
+            core,
+            OperationRef(op_id, OperationType.STEP, sub_type, name, parent),
+            attempt,
+            func,
+            StepContext(step_logger, attempt, operation_id=op_id, name=name),
+        )
     except (ExecutionError, RetryableSerDesError):
         raise
     except Exception as error:

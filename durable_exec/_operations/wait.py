@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from durable_exec._durations import MAX_WAIT_SECONDS, DurationLike, to_seconds
 from durable_exec._errors import ValidationError
-from durable_exec._operations.base import ContextCore, validate_identity
+from durable_exec._operations.base import ContextCore, observe, validate_identity
 from durable_exec._signals import SuspendExecution
 from durable_exec._wire import (
     OperationAction,
@@ -55,6 +55,7 @@ def run_wait(core: ContextCore, duration: DurationLike, name: str | None) -> Non
             name=name,
             parent_id=parent,
         )
+        observe(core, op)
     if op is not None and op.status in (OperationStatus.SUCCEEDED, OperationStatus.CANCELLED):
         return
     resume_at = op.scheduled_end_timestamp if op is not None else None

@@ -10,9 +10,12 @@ from durable_exec._errors import ExecutionError, InvocationError, WaitForConditi
 from durable_exec._operations.base import (
     MAX_STEP_PAYLOAD,
     ContextCore,
+    OperationRef,
     check_payload,
     error_object,
+    observe,
     rebuild_error,
+    user_function,
     validate_identity,
 )
 from durable_exec._serde import deserialize, serialize
@@ -50,6 +53,7 @@ def run_wait_for_condition(
         validate_identity(
             op, op_type=OperationType.STEP, sub_type=sub_type, name=name, parent_id=parent
         )
+        observe(core, op)
         if op.status is OperationStatus.SUCCEEDED:
             return deserialize(config.serdes, op.result, op_id, arn)
         if op.status is OperationStatus.FAILED:
@@ -89,7 +93,14 @@ def run_wait_for_condition(
                 op_id,
                 arn,
             )
-        new_state = check(state, WaitForConditionCheckContext(logger, attempt))
+        new_state = user_function(
+            core,
+            OperationRef(op_id, OperationType.STEP, sub_type, name, parent),
+            attempt,
+            check,
+            state,
+            WaitForConditionCheckContext(logger, attempt),
+        )
         payload = serialize(config.serdes, new_state, op_id, arn)
         check_payload(
             payload,

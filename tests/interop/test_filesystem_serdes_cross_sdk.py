@@ -145,7 +145,7 @@ def test_an_execution_continues_on_the_other_sdk_reading_the_file(tmp_path, driv
             official_config.Duration,
             official_fs.FileSystemSerDes(str(tmp_path)),
         ),
-        boto3_client=driver.service,
+        boto3_client=driver.client,
     )
     sequence = (
         [driver.ours(ours_handler), driver.official(theirs_handler)]

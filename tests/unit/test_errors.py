@@ -289,7 +289,7 @@ class TestWireNames:
         assert class_for_wire_type(f"durable_exec.{cls.__name__}") is cls
 
     @pytest.mark.parametrize(
-        "name", [None, "", "ValueError", "__main__.MyErr", f"{OFFICIAL}.PluginLoadError"]
+        "name", [None, "", "ValueError", "__main__.MyErr", f"{OFFICIAL}.NoSuchError"]
     )
     def test_foreign_names_map_to_nothing(self, name):
         """Names that are not SDK errors map to None."""
