@@ -134,6 +134,9 @@ class LocalDurableService:
       ``ParamValidationError`` before sending.
 
     One lock guards all state; no method blocks or calls out while holding it.
+    A method that changes an execution reads it inside the store's transaction,
+    so with a store shared by processes (:class:`SqliteStore`) a change another
+    process commits meanwhile is read first, never overwritten or refused.
     Responses are fresh dicts, except that a ClientToken replay returns a copy
     of the cached first response.
 
@@ -210,7 +213,7 @@ class LocalDurableService:
                 "Invalid checkpoint token..."), a finished execution, or any
                 invalid update (nothing is applied then).
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._checkpointed(DurableExecutionArn, now)
             if ClientToken is not None:
@@ -452,7 +455,7 @@ class LocalDurableService:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise invalid(f"Result must be UTF-8 encoded: {exc.reason}.") from exc
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution, op = self._engine.open_callback(CallbackId, now)
             with self._store.transaction():
@@ -478,7 +481,7 @@ class LocalDurableService:
                 InvalidParameterValueException for an invalid error.
         """
         error = check_error_object(Error, "Error") if Error is not None else {}
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution, op = self._engine.open_callback(CallbackId, now)
             with self._store.transaction():
@@ -500,7 +503,7 @@ class LocalDurableService:
             ClientError: ResourceNotFoundException for an unknown callback;
                 CallbackTimeoutException if it already completed or timed out.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution, op = self._engine.open_callback(CallbackId, now)
             if op.heartbeat_timeout > 0:
@@ -530,7 +533,7 @@ class LocalDurableService:
             if Error is not None
             else {"ErrorMessage": "Execution stopped by user request"}
         )
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load(DurableExecutionArn)
             if execution.status == RUNNING:
@@ -657,7 +660,7 @@ class LocalDurableService:
             ValueError: If the execution has finished.
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load_local(arn)
             if execution.status != RUNNING:
@@ -699,7 +702,7 @@ class LocalDurableService:
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             execution = self._load_local(arn)
             if execution.status != RUNNING:
                 return
@@ -726,7 +729,7 @@ class LocalDurableService:
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load_local(arn)
             started = execution.invocation_start_ts
@@ -782,7 +785,7 @@ class LocalDurableService:
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load_local(arn)
             if execution.status != RUNNING or execution.invocation_start_ts is None:
@@ -817,7 +820,7 @@ class LocalDurableService:
         Raises:
             ClientError: ResourceNotFoundException for an unknown ARN.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             execution = self._load_local(arn)
             if execution.status != RUNNING:
                 return 0
@@ -935,7 +938,7 @@ class LocalDurableService:
         Args:
             arn: One execution, or None for all of them.
         """
-        with self._lock:
+        with self._lock, self._store.transaction():
             if arn is not None:
                 self._load_local(arn)
             requests: list[ChainedInvokeRequest] = []
@@ -995,7 +998,7 @@ class LocalDurableService:
             checked = check_error_object(error, "error") if error is not None else None
         except ServiceFault as fault:
             raise ValueError(fault.message) from fault
-        with self._lock:
+        with self._lock, self._store.transaction():
             now = self._clock.now()
             execution = self._load_local(execution_arn)
             if execution.status != RUNNING:

@@ -675,3 +675,27 @@ def test_every_example_shows_a_run_command_that_works(cli, example, argv):
     assert argv[:2] == ["durable-exec", "run"], f"{example} shows no run command"
     result = cli(*argv[1:], cwd=EXAMPLES.parent)
     assert result.code in (0, 3), (example, result.out, result.err)
+
+
+def test_several_processes_share_one_store(cli, tmp_path, store):
+    """Runs in parallel on one store (WAL, busy timeout) all finish, and a reader meanwhile too."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_EXEC_")}
+    env["PYTHONPATH"] = str(EXAMPLES.parent)
+    cli("run", ORDER, "--input", ORDER_INPUT, "--name", "first")  # create the store
+    fan_out = f"{EXAMPLES / 'fan_out.py'}:handler"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "durable_exec", "run", fan_out, "--input", '{"lines": 150}',
+             "--name", f"parallel-{i}", "--store", str(store), "--json"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(3)
+    ]
+    listed = cli("list", "--json")
+    results = [p.communicate(timeout=120) for p in processes]
+    assert listed.code == 0, listed.err
+    for process, (out, err) in zip(processes, results, strict=True):
+        assert process.returncode == 0, err
+        assert json.loads(out)["execution"]["result"]["charged"] == 148
+    names = {item["name"] for item in cli("list", "--json").json()["executions"]}
+    assert names == {"first", "parallel-0", "parallel-1", "parallel-2"}

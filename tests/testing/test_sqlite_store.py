@@ -616,3 +616,40 @@ class TestSharing:
             conn = store._conn
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+
+
+class TestConcurrentProcesses:
+    def test_a_change_committed_between_read_and_write_is_not_refused(self, path):
+        """A mutation reads its execution under the write lock: another process's commit
+        cannot slip in between (it waits), so the mutation never fails as 'changed elsewhere'."""
+        with SqliteStore(path) as first, SqliteStore(path, timeout=0.05) as second:
+            service = service_on(first)
+            other = service_on(second)
+            arn = service.start_execution("orders", "{}")
+            token = service.invocation_event(arn)["CheckpointToken"]
+            original_load = first.load
+            interfered: list[str] = []
+
+            def load_then_interfere(execution_arn):
+                record = original_load(execution_arn)
+                try:  # another process changes the execution right after this read
+                    other.invocation_in_flight(arn)
+                    with second.transaction():
+                        theirs = second.load(arn)
+                        assert theirs is not None
+                        theirs.invocation_owner = "someone-else"
+                        second.save(theirs)
+                    interfered.append("committed")
+                except StoreError:
+                    interfered.append("waited")  # held off by the write lock
+                first.load = original_load
+                return record
+
+            first.load = load_then_interfere
+            response = service.checkpoint_durable_execution(
+                DurableExecutionArn=arn,
+                CheckpointToken=token,
+                Updates=[{"Id": "s1", "Type": "STEP", "Action": "START", "Name": "s"}],
+            )
+            assert interfered == ["waited"]
+            assert "CheckpointToken" in response
