@@ -15,7 +15,14 @@ import math
 
 from durable_exec._errors import ValidationError
 
-__all__ = ["MAX_WAIT_SECONDS", "Duration", "DurationLike", "delay_seconds", "to_seconds"]
+__all__ = [
+    "MAX_WAIT_SECONDS",
+    "DelayedDecision",
+    "Duration",
+    "DurationLike",
+    "delay_seconds",
+    "to_seconds",
+]
 
 MAX_WAIT_SECONDS = 31_622_400
 """The API's upper bound for a wait or retry delay: 366 days."""
@@ -149,3 +156,20 @@ def delay_seconds(seconds: float) -> int:
     if seconds >= MAX_WAIT_SECONDS:
         return MAX_WAIT_SECONDS
     return max(1, math.ceil(seconds))
+
+
+class DelayedDecision:
+    """What retry and polling decisions share: a delay, also readable in whole seconds.
+
+    ``RetryDecision`` and ``WaitForConditionDecision`` keep the official SDK's own
+    names for their flag (``should_retry``, ``should_continue``) and constructors.
+    """
+
+    __slots__ = ()
+
+    delay: Duration
+
+    @property
+    def delay_seconds(self) -> int:
+        """The delay in whole seconds."""
+        return self.delay.to_seconds()

@@ -23,7 +23,13 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from durable_exec._durations import Duration, DurationLike, delay_seconds, to_seconds
+from durable_exec._durations import (
+    DelayedDecision,
+    Duration,
+    DurationLike,
+    delay_seconds,
+    to_seconds,
+)
 from durable_exec._errors import ValidationError
 
 __all__ = [
@@ -76,7 +82,7 @@ _RNG = random.Random()  # noqa: S311 - jitter, not cryptography
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class RetryDecision:
+class RetryDecision(DelayedDecision):
     """A retry strategy's answer.
 
     Attributes:
@@ -86,11 +92,6 @@ class RetryDecision:
 
     should_retry: bool
     delay: Duration = Duration(0)
-
-    @property
-    def delay_seconds(self) -> int:
-        """The delay in whole seconds."""
-        return self.delay.to_seconds()
 
     @classmethod
     def retry(cls, delay: DurationLike) -> RetryDecision:

@@ -7,7 +7,13 @@ import random
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from durable_exec._durations import Duration, DurationLike, delay_seconds, to_seconds
+from durable_exec._durations import (
+    DelayedDecision,
+    Duration,
+    DurationLike,
+    delay_seconds,
+    to_seconds,
+)
 from durable_exec._errors import ValidationError, WaitForConditionError
 from durable_exec._retry import JitterStrategy, capped_backoff, check_backoff_settings
 from durable_exec._serde import SerDes
@@ -25,7 +31,7 @@ T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
-class WaitForConditionDecision:
+class WaitForConditionDecision(DelayedDecision):
     """A wait strategy's answer.
 
     Attributes:
@@ -35,11 +41,6 @@ class WaitForConditionDecision:
 
     should_continue: bool
     delay: Duration = Duration(0)
-
-    @property
-    def delay_seconds(self) -> int:
-        """The delay in whole seconds."""
-        return self.delay.to_seconds()
 
     @classmethod
     def continue_waiting(cls, delay: DurationLike) -> WaitForConditionDecision:
