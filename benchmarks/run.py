@@ -41,7 +41,7 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.fake_client import RunRecord, run_execution
-from benchmarks.sdks import SDK, Workload, load_sdks, make_workloads, official_available
+from benchmarks.sdks import SDK, SHAPES, Workload, load_sdks, make_workloads, official_available
 
 OURS = "durable_exec"
 OFFICIAL = "official"
@@ -64,6 +64,8 @@ class Sizes:
     latency_map: tuple[int, ...]
     runner_seq: tuple[int, ...]
     runner_map: tuple[int, ...]
+    sweep_latencies: tuple[float, ...]  # more latencies for the latency_map sizes (plot)
+    shape_latencies: tuple[float, ...]  # parallel / map of child contexts / nested map
     reps: int
     big_reps: int
     import_samples: int
@@ -77,6 +79,8 @@ FULL = Sizes(
     latency_map=(1000,),
     runner_seq=(20, 100, 1000, 10000),
     runner_map=(20, 100, 1000),
+    sweep_latencies=(5.0, 30.0),
+    shape_latencies=(0.0, 10.0),
     reps=5,
     big_reps=3,
     import_samples=7,
@@ -89,6 +93,8 @@ SMOKE = Sizes(
     latency_map=(),
     runner_seq=(20, 100),
     runner_map=(20,),
+    sweep_latencies=(),
+    shape_latencies=(0.0,),
     reps=3,
     big_reps=3,
     import_samples=3,
@@ -176,6 +182,7 @@ def bench_fake(
                 "updates": last.updates,
                 "state_calls": last.state_calls,
                 "max_batch": max(last.batch_sizes, default=0),
+                "calls_bound": workload.calls_bound,
                 "peak_mb": peaks[sdk.name],
             }
         log(f"  fake   {label:<22} {time.perf_counter() - started:6.1f}s")
@@ -593,9 +600,9 @@ def targets(results: dict[str, Any]) -> list[Target]:
         out.append(
             Target(
                 f"with {d['latency_ms']:g} ms latency per call, a step costs one round trip "
-                f"(<= 1.15 x {d['latency_ms']:g} ms) ({label})",
+                f"(<= 1.07 x {d['latency_ms']:g} ms) ({label})",
                 f"{per_step * 1e3:.2f} ms/step = {per_step / latency:.3f} round trips{extra}",
-                per_step <= 1.15 * latency,
+                per_step <= 1.07 * latency,
             )
         )
     # 4. replay
@@ -636,6 +643,41 @@ def targets(results: dict[str, Any]) -> list[Target]:
                     f"map per-item cost at {big:,} within 1.2x of {mid:,}",
                     f"{a_big / big * 1e6:.1f} vs {a / mid * 1e6:.1f} us/item = {growth:.2f}x",
                     growth <= 1.2,
+                )
+            )
+    # 5b. under latency: map 1,000 at 10 and 30 ms, and the other shapes
+    fake = results.get("fake", {})
+    for label, per_sdk in fake.items():
+        d, o = per_sdk.get(OURS), per_sdk.get(OFFICIAL)
+        if d is None or o is None or not d.get("latency_ms"):
+            continue
+        kind, ms = label.split()[0], d["latency_ms"]
+        wall, wall_o = _median(d["wall"]), _median(o["wall"])
+        bound = d.get("calls_bound")
+        floor = f"; bound {bound} calls, {bound * ms / 1e3:.2f} s" if bound else ""
+        if kind == "map" and d["n"] >= 1000 and ms in (10.0, 30.0):
+            out.append(
+                Target(
+                    f"{label}: wall <= 0.5x official",
+                    f"{wall:.2f} s vs {wall_o:.2f} s = {wall / wall_o:.2f}x{floor}",
+                    wall <= 0.5 * wall_o,
+                )
+            )
+            out.append(
+                Target(
+                    f"{label}: checkpoint calls <= 0.6x official, updates unchanged",
+                    f"{d['calls']} vs {o['calls']} calls = {d['calls'] / o['calls']:.2f}x; "
+                    f"updates {d['updates']:,} vs {o['updates']:,}",
+                    d["calls"] <= 0.6 * o["calls"] and d["updates"] == o["updates"],
+                )
+            )
+        elif kind in SHAPES:
+            out.append(
+                Target(
+                    f"{label}: calls and wall <= official",
+                    f"{d['calls']} vs {o['calls']} calls, {wall * 1e3:.0f} vs {wall_o * 1e3:.0f} ms"
+                    f"{floor}",
+                    d["calls"] <= o["calls"] and wall <= wall_o,
                 )
             )
     # 6. no superlinear growth, SDK (fake) and test runner
@@ -774,6 +816,40 @@ def render_targets(items: list[Target]) -> str:
     return "\n".join(lines)
 
 
+def render_bound(results: dict[str, Any]) -> str:
+    """Calls and wall time of every workload run under latency, against the bound."""
+    lines = [
+        (
+            "| workload | bound: calls | bound: wall | durable_exec calls | wall | x bound "
+            "| official calls | wall | x bound |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, per_sdk in results.get("fake", {}).items():
+        d = per_sdk.get(OURS)
+        if d is None or not d.get("calls_bound"):
+            continue
+        kind = label.split()[0]
+        if not d.get("latency_ms") and kind not in SHAPES and not label.startswith("map 1,000"):
+            continue
+        bound, ms = d["calls_bound"], d.get("latency_ms") or 0.0
+        floor = bound * ms / 1e3
+        cells = [label, str(bound), f"{floor:.2f} s" if ms else "—"]
+        for sdk in (OURS, OFFICIAL):
+            v = per_sdk.get(sdk)
+            if v is None:
+                cells += ["—", "—", "—"]
+                continue
+            wall = _median(v["wall"])
+            cells += [
+                f"{v['calls']} ({v['calls'] / bound:.2f}x)",
+                f"{wall:.3f} s" if wall >= 1 else f"{wall * 1e3:.1f} ms",
+                f"{wall / floor:.2f}" if floor else "—",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render_decode(decode: dict[str, float]) -> str:
     if not decode:
         return ""
@@ -851,6 +927,72 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         ax.grid(visible=True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("durable_exec vs aws-durable-execution-sdk-python (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_latency(results: dict[str, Any], path: Path) -> bool:
+    """Calls and wall time of map 1,000 (concurrency 10) against latency, both SDKs, the bound."""
+    fake = results.get("fake", {})
+    series: dict[str, list[tuple[float, int, float]]] = {OURS: [], OFFICIAL: []}
+    bound: int | None = None
+    for per_sdk in fake.values():
+        any_sdk = next(iter(per_sdk.values()))
+        if not (any_sdk["per"] == "item" and any_sdk["n"] == 1000):
+            continue
+        for sdk, d in per_sdk.items():
+            if sdk in series and d.get("calls_bound"):
+                series[sdk].append((d.get("latency_ms") or 0.0, d["calls"], _median(d["wall"])))
+                bound = d["calls_bound"]
+    if bound is None or len(series[OURS]) < 2:
+        return False
+    try:
+        import matplotlib as mpl
+    except ImportError:
+        return False
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    styles = {OURS: ("tab:blue", "o"), OFFICIAL: ("tab:orange", "s")}
+    latencies: list[float] = []
+    for sdk, points in series.items():
+        if not points:
+            continue
+        points.sort()
+        xs = [p[0] for p in points]
+        latencies = sorted({*latencies, *xs})
+        color, marker = styles[sdk]
+        left.plot(xs, [p[1] for p in points], color=color, marker=marker, label=sdk)
+        right.plot(xs, [p[2] for p in points], color=color, marker=marker, label=sdk)
+    left.plot(
+        latencies,
+        [bound] * len(latencies),
+        color="black",
+        linestyle="--",
+        label=f"bound: {bound} calls",
+    )
+    right.plot(
+        latencies,
+        [bound * ms / 1e3 for ms in latencies],
+        color="black",
+        linestyle="--",
+        label=f"bound: {bound} calls x latency",
+    )
+    left.set_title("Checkpoint calls")
+    right.set_title("Wall time (s)")
+    left.set_ylim(bottom=0)
+    right.set_ylim(bottom=0)
+    for ax in (left, right):
+        ax.set_xlabel("simulated latency per API call (ms)")
+        ax.set_xticks(latencies)
+        ax.grid(visible=True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        "map of 1,000 items, max_concurrency 10: durable_exec vs aws-durable-execution-sdk-python"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -990,6 +1132,8 @@ def main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             latency_seq_sizes=sizes.latency_seq,
             latency_map_sizes=sizes.latency_map,
+            sweep_latencies_ms=sizes.sweep_latencies,
+            shape_latencies_ms=sizes.shape_latencies,
         ).items()
         if keep(k)
     }
@@ -1051,6 +1195,8 @@ def main(argv: list[str] | None = None) -> int:
     if results.get("decode"):
         print("\n## Replay decode: generic decoder vs hand-rolled codec\n")
         print(render_decode(results["decode"]))
+    print("\n## Round trips against the bound (medians; calls of the last repetition)\n")
+    print(render_bound(results))
     print("\n## Targets\n")
     target_rows = targets(results)
     print(render_targets(target_rows))
@@ -1069,6 +1215,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nPlot written to {plot_path}")
         else:
             print("\nNo plot: matplotlib is not installed (pip install -e '.[benchmark]')")
+        latency_path = plot_path.with_name("latency.png")
+        if plot_latency(results, latency_path):
+            print(f"Latency plot written to {latency_path}")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1, default=str))
         print(f"Raw results written to {args.json}")

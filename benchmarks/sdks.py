@@ -12,7 +12,17 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SDK", "Workload", "load_sdks", "make_workloads", "official_available"]
+__all__ = [
+    "SDK",
+    "Workload",
+    "load_sdks",
+    "make_workloads",
+    "map_bound",
+    "nested_bound",
+    "official_available",
+    "parallel_bound",
+    "shape_workloads",
+]
 
 OFFICIAL_PACKAGE = "aws_durable_execution_sdk_python"
 OFFICIAL_TESTING_PACKAGE = "aws_durable_execution_sdk_python_testing"
@@ -110,6 +120,9 @@ class Workload:
         build: ``build(sdk) -> handler_body(event, ctx)``.
         expected: The result a correct run returns.
         per: Unit of ``n`` for per-item figures (``step``, ``item``, ``op``).
+        latency_ms: Simulated latency of every API call.
+        calls_bound: The fewest checkpoint calls any SDK can make for this
+            workload under our protocol rules (see :func:`calls_bound`).
     """
 
     key: str
@@ -118,6 +131,7 @@ class Workload:
     expected: Any
     per: str = "step"
     latency_ms: float = 0.0
+    calls_bound: int | None = None
 
     @property
     def label(self) -> str:
@@ -178,6 +192,70 @@ def _map(n: int, concurrency: int) -> Callable[[SDK], Callable[[Any, Any], Any]]
     return build
 
 
+def _parallel(n: int) -> Callable[[SDK], Callable[[Any, Any], Any]]:
+    """``ctx.parallel`` of ``n`` branches, one step each, default concurrency."""
+
+    def build(sdk: SDK) -> Callable[[Any, Any], Any]:
+        def branch(i: int) -> Callable[[Any], int]:
+            return lambda ctx: int(ctx.step(lambda _: i, name="work"))
+
+        branches = [branch(i) for i in range(n)]
+
+        def handler(event: Any, ctx: Any) -> Any:
+            return sum(ctx.parallel(branches, name="fan-out").get_results())
+
+        return handler
+
+    return build
+
+
+def _map_child(n: int, concurrency: int) -> Callable[[SDK], Callable[[Any, Any], Any]]:
+    """A map whose items each run a child context of 3 steps."""
+
+    def build(sdk: SDK) -> Callable[[Any, Any], Any]:
+        config = sdk.map_config(concurrency)
+
+        def item(ctx: Any, value: int, index: int, items: Any) -> int:
+            def three(child: Any) -> int:
+                a = child.step(lambda _: value, name="a")
+                b = child.step(lambda _: a + 1, name="b")
+                return int(child.step(lambda _: a + b, name="c"))
+
+            return int(ctx.run_in_child_context(three, name="item"))
+
+        def handler(event: Any, ctx: Any) -> Any:
+            return sum(ctx.map(list(range(n)), item, name="items", config=config).get_results())
+
+        return handler
+
+    return build
+
+
+def _nested_map(
+    outer: int, inner: int, concurrency: int
+) -> Callable[[SDK], Callable[[Any, Any], Any]]:
+    """A map of ``outer`` items, each running a map of ``inner`` one-step items."""
+
+    def build(sdk: SDK) -> Callable[[Any, Any], Any]:
+        config = sdk.map_config(concurrency)
+
+        def leaf(ctx: Any, value: int, index: int, items: Any) -> int:
+            return int(ctx.step(lambda _: value, name="leaf"))
+
+        def branch(ctx: Any, value: int, index: int, items: Any) -> int:
+            values = [value * inner + j for j in range(inner)]
+            return sum(ctx.map(values, leaf, name="inner", config=config).get_results())
+
+        def handler(event: Any, ctx: Any) -> Any:
+            return sum(
+                ctx.map(list(range(outer)), branch, name="outer", config=config).get_results()
+            )
+
+        return handler
+
+    return build
+
+
 def _mixed(sdk: SDK) -> Callable[[Any, Any], Any]:
     one_second = sdk.duration(1)
     config = sdk.map_config(4)
@@ -208,6 +286,93 @@ def _seq_total(n: int) -> int:
     return n * (n - 1) // 2
 
 
+MAX_UPDATES_PER_CALL = 250
+
+
+def _calls(updates: int) -> int:
+    return -(-updates // MAX_UPDATES_PER_CALL)
+
+
+def map_bound(n: int, concurrency: int, sync_points: int = 1, updates_per_item: int = 4) -> int:
+    """Fewest calls for a map of ``n`` items, ``concurrency`` at a time.
+
+    Our rules: a step's outcome, and a user child context's outcome, are durable
+    before they return (a *sync point*); a START may share the call of its
+    outcome; a branch's own CONTEXT outcome is not waited for; the map's outcome
+    is durable before the map returns; a slot takes its next item only when the
+    previous one returned; one call at a time (one token chain), at most 250
+    updates each. Each slot runs ceil(n / concurrency) items one after another,
+    each item's sync points one call apart; the map's outcome needs the last
+    item's value, so it takes one call more.
+    """
+    waves = -(-n // concurrency)
+    return max(waves * sync_points, _calls(n * updates_per_item + 1)) + 1
+
+
+def parallel_bound(branches: int, width: int) -> int:
+    """Fewest calls for ``branches`` one-step branches, ``width`` at a time (see map_bound).
+
+    A wave of w branches queues 3w updates (CONTEXT START, STEP START, STEP
+    SUCCEED) plus the previous wave's w CONTEXT SUCCEEDs; it needs
+    ceil(updates / 250) calls, the parallel's outcome one more.
+    """
+    calls, previous, first = 0, 0, 1
+    for start in range(0, branches, width):
+        wave = min(width, branches - start)
+        calls += _calls(3 * wave + previous + first)
+        previous, first = wave, 0
+    return calls + _calls(previous + 1)
+
+
+def nested_bound(outer: int, inner: int) -> int:
+    """Fewest calls for a map of ``outer`` maps of ``inner`` one-step items, all at once.
+
+    Three sync points in a row (a leaf's step, the inner map's outcome, the outer
+    map's outcome), and the first of them is shared by every leaf: its wave
+    (3 updates per leaf, the inner maps' and the outer items' STARTs, the outer
+    map's START) is split at 250 updates per call.
+    """
+    first_wave = 3 * outer * inner + 2 * outer + 1
+    return _calls(first_wave) + 2
+
+
+SHAPES = ("parallel", "mapchild", "nested")
+"""The other shapes of fan-out (``--only parallel,mapchild,nested`` selects them)."""
+
+
+def shape_workloads(latency_ms: float) -> list[Workload]:
+    """Parallel of 100 branches; a 100-item map of 3-step child contexts; a 10 x 10 nested map."""
+    return [
+        Workload(
+            "parallel",
+            100,
+            _parallel(100),
+            _seq_total(100),
+            per="branch",
+            latency_ms=latency_ms,
+            calls_bound=parallel_bound(100, 100),
+        ),
+        Workload(
+            "mapchild",
+            100,
+            _map_child(100, 10),
+            sum(2 * v + 1 for v in range(100)),
+            per="item",
+            latency_ms=latency_ms,
+            calls_bound=map_bound(100, 10, sync_points=4, updates_per_item=10),
+        ),
+        Workload(
+            "nested",
+            100,
+            _nested_map(10, 10, 10),
+            _seq_total(100),
+            per="item",
+            latency_ms=latency_ms,
+            calls_bound=nested_bound(10, 10),
+        ),
+    ]
+
+
 def make_workloads(
     seq_sizes: tuple[int, ...],
     map_sizes: tuple[int, ...],
@@ -217,31 +382,56 @@ def make_workloads(
     latency_seq_sizes: tuple[int, ...] = (),
     latency_map_sizes: tuple[int, ...] = (),
     target_latency_ms: float = 10.0,
+    sweep_latencies_ms: tuple[float, ...] = (),
+    shape_latencies_ms: tuple[float, ...] = (),
 ) -> dict[str, Workload]:
     """Return every workload of a run, keyed by label.
 
     ``latency_ms`` applies to the main workloads; the ``latency_*_sizes`` ones
-    always run with ``target_latency_ms`` (the round-trip target).
+    always run with ``target_latency_ms`` (the round-trip target), the map ones
+    also with every latency of ``sweep_latencies_ms``; the other shapes run at
+    each of ``shape_latencies_ms``.
     """
     out: list[Workload] = [Workload("empty", 0, _empty, None, latency_ms=latency_ms)]
-    out += [Workload("seq", n, _seq(n), _seq_total(n), latency_ms=latency_ms) for n in seq_sizes]
+    out += [
+        Workload("seq", n, _seq(n), _seq_total(n), latency_ms=latency_ms, calls_bound=n)
+        for n in seq_sizes
+    ]
     out += [
         Workload("replay", n, _replay(n), _seq_total(n) + 1, per="op", latency_ms=latency_ms)
         for n in seq_sizes
     ]
     out += [
-        Workload("map", n, _map(n, concurrency), n * (n - 1), per="item", latency_ms=latency_ms)
+        Workload(
+            "map",
+            n,
+            _map(n, concurrency),
+            n * (n - 1),
+            per="item",
+            latency_ms=latency_ms,
+            calls_bound=map_bound(n, concurrency),
+        )
         for n in map_sizes
     ]
     out.append(Workload("mixed", 0, _mixed, 10 + 30 + 55 + 1, latency_ms=latency_ms))
     out += [
-        Workload("seq", n, _seq(n), _seq_total(n), latency_ms=target_latency_ms)
+        Workload("seq", n, _seq(n), _seq_total(n), latency_ms=target_latency_ms, calls_bound=n)
         for n in latency_seq_sizes
     ]
+    map_latencies = sorted({target_latency_ms, *sweep_latencies_ms})
     out += [
         Workload(
-            "map", n, _map(n, concurrency), n * (n - 1), per="item", latency_ms=target_latency_ms
+            "map",
+            n,
+            _map(n, concurrency),
+            n * (n - 1),
+            per="item",
+            latency_ms=ms,
+            calls_bound=map_bound(n, concurrency),
         )
+        for ms in map_latencies
         for n in latency_map_sizes
     ]
+    for ms in shape_latencies_ms:
+        out += shape_workloads(ms)
     return {w.label: w for w in out}

@@ -1,4 +1,4 @@
-"""The checkpoint thread: owns the token chain and batches updates.
+"""Checkpoint batching: which updates share a call, when it leaves, who makes it.
 
 Callers hand updates over in two ways:
 
@@ -9,13 +9,30 @@ Callers hand updates over in two ways:
   :meth:`Checkpointer.refresh` does the same with no update of its own, to
   learn what changed at the service.
 
-A blocked caller's update is sent at once, together with everything queued
-before it: there is no batching delay while anyone waits. Asynchronous updates
-alone are held until a synchronous one arrives, the batch is full, or
-``max_delay`` has passed, so a step's START and SUCCEED share one call. Calls
-are as full as the ordering rules allow (at most ``max_updates`` updates and
-``max_bytes`` bytes; one update per operation except a STEP or CONTEXT START
-followed by its outcome; an EXECUTION update last).
+When a batch leaves (the batching policy):
+
+* at once when every thread that may still add updates is blocked on the
+  checkpointer: nothing more can join the batch, so waiting would only cost.
+  The invocation's thread counts from the start; a map/parallel coordinator
+  adds the branches it runs and takes itself off while it waits for them
+  (:meth:`Checkpointer.add_producers`). So a sequential step's START and
+  SUCCEED share one call with no delay, and a wave of map branches shares one;
+* otherwise, while somebody waits, as long as the others keep adding updates
+  (gaps under ``max_linger``), at most ``max_hold``: a branch busy in a long
+  step, or asleep, delays the others' calls a little, never until it blocks;
+* asynchronous updates alone wait for company at most ``max_delay``;
+* at once when a call would be full. Calls are as full as the ordering rules
+  allow (at most ``max_updates`` updates and ``max_bytes`` bytes; one update
+  per operation except a STEP or CONTEXT START followed by its outcome; an
+  EXECUTION update last).
+
+Who sends: one call at a time, in queue order, by whoever holds the turn (the
+token chain has a single owner). A blocked caller whose batch is due while no
+call is in flight takes the turn and makes the call on its own thread, which
+spares two thread hand-offs per step; it does so only while a call cannot
+outlast the invocation (``max_call_seconds`` of the service, or 620 s when
+unknown, is less than the time left), so no blocked caller waits past the
+deadline. Otherwise, and for everything else, the checkpoint thread sends.
 
 The thread waits on a condition variable, never in a polling loop, and is
 stopped by :meth:`close`, which flushes first. An error on the thread is
@@ -31,7 +48,7 @@ import threading
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
+from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline, RealTime
 from durable_exec._errors import CheckpointError, ExecutionError
 from durable_exec._service import DurableService, new_client_token, page_in
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
@@ -52,11 +69,18 @@ class BatcherConfig:
         max_updates: Updates per call (the API allows 250).
         max_bytes: Estimated bytes per call (750 KB, under the API's limit).
         max_delay: Longest time asynchronous updates wait for company, in seconds.
+        max_linger: While somebody is blocked and other threads still run, the
+            batch waits for them as long as one of them adds an update at least
+            this often (seconds)...
+        max_hold: ...but never longer than this (seconds) after the first
+            blocked caller's update arrived.
     """
 
     max_updates: int = 250
     max_bytes: int = 750 * 1024
     max_delay: float = 1.0
+    max_linger: float = 0.002
+    max_hold: float = 0.05
 
 
 class Scope(Protocol):
@@ -75,9 +99,9 @@ class Scope(Protocol):
 class _Waiter:
     """A one-shot completion signal for one blocked caller.
 
-    A bare lock, taken at creation and released by the checkpoint thread: the
-    cheapest blocking hand-off CPython offers (``threading.Event`` builds a
-    condition variable and a second lock per wait).
+    A bare lock, taken at creation and released once the caller's item is
+    settled: the cheapest blocking hand-off CPython offers
+    (``threading.Event`` builds a condition variable and a second lock per wait).
     """
 
     __slots__ = ("_done", "_set", "error")
@@ -88,16 +112,32 @@ class _Waiter:
         self._set = False
         self.error: BaseException | None = None
 
-    def set(self) -> None:
-        """Wake the caller (only the first call counts)."""
+    def set(self, error: BaseException | None = None) -> None:
+        """Settle the item (with ``error`` if it failed) and wake the caller; only once."""
         if not self._set:
             self._set = True
+            self.error = error
             self._done.release()
+
+    @property
+    def done(self) -> bool:
+        """Whether :meth:`set` was called (waiting returns at once)."""
+        return self._set
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until :meth:`set` (or ``timeout`` seconds); return whether it was set."""
         return self._done.acquire(timeout=-1 if timeout is None else max(0.0, timeout))
 
+
+_elapsed = RealTime.monotonic
+"""Batching windows measure real work, whatever clock the invocation models time with."""
+
+_UNKNOWN_CALL_BOUND: Final = 620.0
+"""Seconds one call may take when the service does not say.
+
+botocore's default timeouts (60 s to connect, 60 s to read) for each of the
+service's 5 attempts, plus 4 back-offs of at most 5 s.
+"""
 
 _REFRESH: Final = object()  # an empty checkpoint: ask the service what changed
 _BARRIER: Final = object()  # nothing to send: wake the waiter once all before it is sent
@@ -111,13 +151,14 @@ class _Item:
 
 
 class Checkpointer:
-    """Batches updates and sends them from one background thread.
+    """Batches updates and sends them, one call at a time, in queue order.
 
     Args:
         service: The durable-execution API.
         state: Where accepted updates and responses are recorded.
         token: The invocation's first checkpoint token.
-        clock: Time source for batching windows and timestamps.
+        clock: Time source for timestamps and the deadline (batching windows are
+            real elapsed time: they measure work, not modelled time).
         config: Batch limits.
         deadline: The invocation's deadline; no caller blocks beyond it.
     """
@@ -137,17 +178,27 @@ class Checkpointer:
         self._state = state
         self._clock = clock
         self._config = config or BatcherConfig()
+        bound = getattr(service, "max_call_seconds", None)
+        # A caller sends its own batch only while a call cannot outlast the invocation.
+        self._call_bound = float(bound) if isinstance(bound, int | float) else _UNKNOWN_CALL_BOUND
         self._cond = threading.Condition(threading.Lock())
         # Everything below is guarded by _cond.
         self._queue: collections.deque[_Item] = collections.deque()
         self._queued_bytes = 0
         self._urgent = 0  # queued items somebody is blocked on
-        self._oldest: float | None = None  # monotonic time of the oldest queued item
+        self._urgent_since: float | None = None  # when the policy started holding them
+        self._active_at = 0.0  # the last update queued while somebody was blocked
+        self._oldest: float | None = None  # when the policy started holding async items
+        self._producers = 1  # threads that may still add updates (the invocation's own)
+        self._starting = 0  # of which have not run yet (they will certainly add updates)
+        self._sending = False  # a call is in flight (by the thread or by a caller)
+        self._awake = True  # the thread runs (it looks at the queue before it waits again)
+        self._armed: float | None = None  # while waiting: until when (None: no timeout)
+        self._window = 0.0  # the thread stays armed until then even with nothing queued
         self._closing = False
         self._failure: BaseException | None = None
         self._revoked = False
-        self._token = token  # only the thread reads or writes it after start
-        self._in_flight: list[_Item] = []  # the batch being taken or sent (the thread's own)
+        self._token = token  # only the current sender reads or writes it
         self.calls = 0
         self.updates_sent = 0
         # Instrumentation plugins (set by the handler before any update): they hear of
@@ -167,7 +218,7 @@ class Checkpointer:
             BranchOrphaned: ``scope`` was cancelled (the batch already completed).
             CheckpointError: an earlier call failed; the invocation must end.
         """
-        self._put(update, None, scope)
+        self._put(_Item(update, None, update.size()), scope)
 
     def checkpoint(self, update: OperationUpdate, scope: Scope | None = None) -> None:
         """Queue ``update`` and block until it is durable.
@@ -177,8 +228,7 @@ class Checkpointer:
             SuspendExecution: the service revoked the token chain; the invocation ends PENDING.
             CheckpointError: the call failed.
         """
-        waiter = _Waiter()
-        self._put(update, waiter, scope)
+        waiter = self._block(_Item(update, _Waiter(), update.size()), scope)
         try:
             self._wait(waiter)
         finally:
@@ -196,15 +246,11 @@ class Checkpointer:
             SuspendExecution: the service revoked the token chain.
             CheckpointError: the call failed.
         """
-        waiter = _Waiter()
-        self._put(_REFRESH, waiter, scope)
-        self._wait(waiter)
+        self._wait(self._block(_Item(_REFRESH, _Waiter(), 0), scope))
 
     def flush(self) -> None:
         """Block until everything queued so far is durable (sends nothing by itself)."""
-        waiter = _Waiter()
-        self._put(_BARRIER, waiter, None)
-        self._wait(waiter)
+        self._wait(self._block(_Item(_BARRIER, _Waiter(), 0), None))
 
     def complete_scope(self, scope: Scope, update: OperationUpdate) -> None:
         """Cancel ``scope`` and send ``update`` (the batch's outcome) durably.
@@ -212,16 +258,49 @@ class Checkpointer:
         Cancelling and queueing happen under one lock, so no update from inside
         the scope can be queued after the outcome.
         """
-        waiter = _Waiter()
-        with self._cond:
-            self._check_usable()
-            scope.cancel()
-            self._append(_Item(update, waiter, update.size()))
+        waiter = self._block(_Item(update, _Waiter(), update.size()), None, cancel=scope)
         try:
             self._wait(waiter)
         finally:
             if self.observer is not None:
                 self.observer.claim_end_hook(update.id, waiter=True)
+
+    def add_producers(self, delta: int, *, starting: int = 0) -> None:
+        """Tell the batcher that ``delta`` more (or fewer) threads may add updates.
+
+        The invocation's own thread counts from the start. A map/parallel
+        coordinator adds the branches it runs, and takes itself off while it
+        waits for them. A batch that somebody waits for is sent once every
+        counted thread is blocked on the checkpointer (nothing more can join
+        it), or after ``max_linger``: a busy thread delays the others a little,
+        never for long. Counting wrong only changes how full calls are.
+
+        ``starting`` of them have not run yet (a branch handed to a pool thread):
+        until each calls :meth:`producer_started`, the batch waits for them up to
+        ``max_hold`` however quiet the others are, since starting a thread can
+        take longer than ``max_linger``.
+        """
+        with self._cond:
+            self._producers += delta
+            self._starting += starting
+            if not self._queue or self._sending:
+                return
+            if delta < 0:
+                if self._urgent >= self._producers:
+                    self._poke(None)  # everyone left is blocked: due now
+            elif self._urgent_since is not None:
+                self._active_at = _elapsed()  # a starting thread is activity
+
+    def producer_started(self) -> None:
+        """A thread counted as starting by :meth:`add_producers` now runs."""
+        with self._cond:
+            self._starting -= 1
+            if self._urgent_since is not None:
+                self._active_at = _elapsed()
+            if self._queue and not self._sending and self._starting <= 0:
+                # The linger applies again: the batch may be due sooner than the thread
+                # was armed for.
+                self._poke(self._due_at())
 
     def close(self) -> None:
         """Flush, stop the thread and join it. Safe to call twice.
@@ -231,7 +310,7 @@ class Checkpointer:
         """
         with self._cond:
             self._closing = True
-            self._cond.notify()
+            self._poke(None)
         # An idle thread exits at once; the floor lets it do so even when the
         # deadline has already passed, so it does not outlive the invocation.
         self._thread.join(None if self._deadline is None else max(self._deadline.remaining(), 1.0))
@@ -251,40 +330,143 @@ class Checkpointer:
         """The error that stopped the thread, if any."""
         return self._failure
 
-    def _put(self, payload: Any, waiter: _Waiter | None, scope: Scope | None) -> None:
-        size = payload.size() if isinstance(payload, OperationUpdate) else 0
+    def _observe_start(self, payload: Any, scope: Scope | None) -> None:
+        """Tell plugins an operation starts, before its START is queued (not if it cannot be)."""
         observer = self.observer
         if (
             observer is not None
-            and size
+            and isinstance(payload, OperationUpdate)
             and payload.action is OperationAction.START
             and not (scope is not None and scope.cancelled)
             and not (self._revoked or self._failure is not None or self._closing)
         ):
             observer.operation_starting(payload, self._state.get(payload.id))
+
+    def _put(self, item: _Item, scope: Scope | None) -> None:
+        """Queue an asynchronous item; wake the thread only if it must act now."""
+        self._observe_start(item.payload, scope)
         with self._cond:
             if scope is not None and scope.cancelled:
                 raise BranchOrphaned
             self._check_usable()
-            self._append(_Item(payload, waiter, size))
+            self._append(item)
+            if self._oldest is None:
+                self._oldest = _elapsed()  # max_delay counts from here
+            if self._sending:
+                return  # the sender looks at the queue again after its call
+            if self._urgent or self._full() or self._urgent >= self._producers:
+                # Due now, or somebody waits and this update extends the linger.
+                self._poke(self._due_at(active=True))
+            elif not self._awake and self._armed is None:
+                # The idle thread must time the max_delay window. It then stays armed
+                # for that long even if a blocked caller sends the batch meanwhile, so
+                # a step's asynchronous START does not wake it again every step.
+                self._window = self._oldest + self._config.max_delay
+                self._poke(self._window)
+
+    def _block(self, item: _Item, scope: Scope | None, *, cancel: Scope | None = None) -> _Waiter:
+        """Queue an item somebody waits for, send it (or leave it to the thread).
+
+        Returns its waiter: the caller waits on it next.
+        """
+        waiter = item.waiter
+        assert waiter is not None
+        self._observe_start(item.payload, scope)
+        batch: list[_Item] | None = None
+        crash: BaseException | None = None
+        with self._cond:
+            if scope is not None and scope.cancelled:
+                raise BranchOrphaned
+            self._check_usable()
+            if cancel is not None:
+                cancel.cancel()
+            self._append(item)
+            if not self._sending:
+                due = self._due_at(active=True)
+                if due is None and self._may_lead():
+                    # Nobody else can add to this batch and no call is in flight: send it
+                    # from this thread, sparing two thread hand-offs.
+                    self._sending = True
+                    batch = []
+                    try:
+                        self._take(batch)
+                    except BaseException as exc:  # nothing may strand a waiter
+                        crash = exc
+                else:
+                    self._poke(due)
+        if crash is not None:
+            self._crashed(crash, batch or ())
+        elif batch is not None:
+            self._lead(batch)
+        return waiter
+
+    def _lead(self, batch: list[_Item]) -> None:
+        """Send ``batch`` on the calling thread, then hand the turn back to the thread."""
+        try:
+            self._send(batch)
+        except BaseException as exc:
+            self._crashed(exc, batch)
+        with self._cond:
+            self._sending = False
+            if self._closing:
+                self._poke(None)
+            elif self._queue:
+                self._poke(self._due_at())
+
+    def _poke(self, due: float | None) -> None:
+        """Make sure the thread looks at the queue by ``due`` (``None``: now). Lock held.
+
+        A running thread looks again before it waits, and a thread armed to wake
+        earlier needs nothing: only an idle or later-armed one is notified.
+        """
+        if self._awake or (due is not None and self._armed is not None and self._armed <= due):
+            return
+        self._awake = True
+        self._cond.notify()
 
     def _append(self, item: _Item) -> None:
-        first = not self._queue
-        if first:
-            self._oldest = self._clock.monotonic()
         self._queue.append(item)
         self._queued_bytes += item.size
         if item.waiter is not None:
             self._urgent += 1
+
+    def _full(self) -> bool:
         config = self._config
-        # The first item wakes the idle thread so that it starts the max_delay window.
-        if (
-            first
-            or item.waiter is not None
-            or len(self._queue) >= config.max_updates
-            or self._queued_bytes >= config.max_bytes
-        ):
-            self._cond.notify()
+        return len(self._queue) >= config.max_updates or self._queued_bytes >= config.max_bytes
+
+    def _may_lead(self) -> bool:
+        deadline = self._deadline
+        return deadline is None or deadline.remaining() > self._call_bound
+
+    def _due_at(self, *, active: bool = False) -> float | None:
+        """When the queued batch must be sent (monotonic); ``None``: now (lock held).
+
+        The policy: at once when closing, when a call would be full, or when
+        every thread that may add updates is blocked here (counted by
+        :meth:`add_producers`). Otherwise, while somebody is blocked, the batch
+        waits for the others only as long as they keep adding updates (a gap
+        of ``max_linger``; ``active``: an update was just queued), and at most
+        ``max_hold`` in all: a slow or sleeping thread delays the others a
+        little, never for long. Asynchronous updates alone wait at most
+        ``max_delay`` for company.
+        """
+        if self._closing or self._full() or self._urgent >= self._producers:
+            return None
+        now = _elapsed()
+        config = self._config
+        if self._urgent:
+            if self._urgent_since is None:
+                self._urgent_since = self._active_at = now
+            elif active:
+                self._active_at = now
+            due = self._urgent_since + config.max_hold
+            if self._starting <= 0:
+                due = min(due, self._active_at + config.max_linger)
+        else:
+            if self._oldest is None:
+                self._oldest = now
+            due = self._oldest + config.max_delay
+        return None if due <= now else due
 
     def _check_usable(self) -> None:
         if self._revoked:
@@ -296,7 +478,7 @@ class Checkpointer:
 
     def _wait(self, waiter: _Waiter) -> None:
         deadline = self._deadline
-        if deadline is None:
+        if deadline is None or waiter.done:
             waiter.wait()
         elif not waiter.wait(deadline.remaining()):
             raise DeadlineApproaching
@@ -308,18 +490,49 @@ class Checkpointer:
     # -- the thread ------------------------------------------------------------
 
     def _run(self) -> None:
+        batch: list[_Item] = []
         try:
             while True:
                 with self._cond:
-                    batch = self._next_batch()
-                    if batch is None:
+                    if batch:
+                        self._sending = False  # the previous batch was ours
+                        batch = []
+                    if not self._next_batch(batch):
                         return
                 self._send(batch)
-                self._in_flight = []
         except BaseException as exc:  # nothing may strand a waiter
-            self._crashed(exc)
+            self._crashed(exc, batch)
 
-    def _crashed(self, exc: BaseException) -> None:
+    def _next_batch(self, batch: list[_Item]) -> bool:
+        """Wait until a batch is due and take it into ``batch``; ``False`` at shutdown.
+
+        Called with the lock held.
+        """
+        cond = self._cond
+        while True:
+            until: float | None = None
+            if self._queue and not self._sending:
+                until = self._due_at()
+                if until is None:
+                    self._sending = True
+                    self._take(batch)
+                    return True
+            elif self._closing and not self._sending:
+                return False
+            elif self._window and self._window > _elapsed():
+                # Nothing to do now (or a caller is sending; it pokes us when done):
+                # stay armed for the window, so the next step's START need not wake us.
+                until = self._window
+            self._armed = until
+            self._awake = False
+            if until is None:
+                cond.wait()
+            else:
+                cond.wait(until - _elapsed())
+            self._awake = True
+            self._armed = None
+
+    def _crashed(self, exc: BaseException, taken: Sequence[_Item]) -> None:
         """The loop itself raised (not an API call): fail every waiter, refuse every later call."""
         error = CheckpointError(
             f"the checkpoint thread stopped on an unexpected error ({exc!r}); nothing more can "
@@ -328,36 +541,14 @@ class Checkpointer:
             retryable=True,
         )
         error.__cause__ = exc
-        self._fail(error, self._in_flight)
-        self._in_flight = []
+        self._fail(error, taken)
+        with self._cond:
+            self._sending = False
+            self._poke(None)
 
-    def _next_batch(self) -> list[_Item] | None:
-        """Wait until a batch is due and take it (called with the lock held)."""
+    def _take(self, batch: list[_Item]) -> None:
+        """Move the next call's items from the queue into ``batch`` (lock held)."""
         config = self._config
-        while True:
-            if self._queue:
-                if (
-                    self._urgent
-                    or self._closing
-                    or len(self._queue) >= config.max_updates
-                    or self._queued_bytes >= config.max_bytes
-                ):
-                    break
-                assert self._oldest is not None
-                remaining = self._oldest + config.max_delay - self._clock.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            elif self._closing:
-                return None
-            else:
-                self._cond.wait()
-        return self._take()
-
-    def _take(self) -> list[_Item]:
-        config = self._config
-        batch: list[_Item] = []
-        self._in_flight = batch  # failed by _crashed if anything raises from here on
         seen: dict[str, OperationAction] = {}
         count = 0
         size = 0
@@ -385,8 +576,10 @@ class Checkpointer:
             batch.append(item)
             if isinstance(update, OperationUpdate) and update.type is OperationType.EXECUTION:
                 break
-        self._oldest = self._clock.monotonic() if queue else None
-        return batch
+        # What is left starts its windows when next looked at.
+        self._oldest = None
+        if not self._urgent:
+            self._urgent_since = None
 
     def _send(self, batch: list[_Item]) -> None:
         updates = [i.payload for i in batch if isinstance(i.payload, OperationUpdate)]
@@ -414,8 +607,7 @@ class Checkpointer:
             error = self._fail(error)
         for item in batch:
             if item.waiter is not None:
-                item.waiter.error = error
-                item.waiter.set()
+                item.waiter.set(error)
 
     def _call(self, updates: list[OperationUpdate], waited_for: Collection[str] = ()) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())
@@ -469,6 +661,7 @@ class Checkpointer:
             self._queue.clear()
             self._queued_bytes = 0
             self._urgent = 0
+            self._urgent_since = None
             self._oldest = None
             final: BaseException = (
                 SuspendExecution("the service revoked the checkpoint token")
@@ -477,6 +670,5 @@ class Checkpointer:
             )
         for item in stranded:
             if item.waiter is not None:
-                item.waiter.error = final
-                item.waiter.set()
+                item.waiter.set(final)
         return final

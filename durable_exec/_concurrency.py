@@ -12,7 +12,7 @@ back through a queue. Rules:
 * Branches start in index order. ``max_concurrency`` bounds branches *in
   flight*: a branch suspended on a wait, retry, callback or invoke keeps its
   slot until it finishes.
-* Pool threads: ``min(items, max_concurrency or 32, 256)``, so a large map never
+* Pool threads: ``min(items, max_concurrency or 256, 256)``, so a large map never
   starts one OS thread per item. A branch starts only when a thread is free for
   it: a branch is in flight only once it runs, never while queued.
 * A branch suspended until a known time (a wait, a step retry) is resumed in
@@ -95,8 +95,12 @@ __all__ = ["MAP", "PARALLEL", "BatchSpec", "run_batch"]
 
 R = TypeVar("R")
 
-POOL_DEFAULT = 32
-"""Pool threads when ``max_concurrency`` is unset."""
+POOL_DEFAULT = 256
+"""Pool threads when ``max_concurrency`` is unset: every branch at once, up to POOL_MAX.
+
+A fan-out of I/O-bound branches (each step waiting on a remote call) finishes in
+one wave, as the official SDK's does, and a wide wave's updates share calls.
+"""
 POOL_MAX = 256
 """Upper bound on pool threads for one batch."""
 LATE_POLL_FIRST = 0.5
@@ -362,6 +366,7 @@ class _Coordinator:
         self.events: queue.SimpleQueue[tuple[_Branch, str, Any]] = queue.SimpleQueue()
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.workers = max(1, min(len(branches), max_concurrency or POOL_DEFAULT, POOL_MAX))
+        self.producers = 0  # what this batch added to the checkpointer's producer count
         self.next_index = 0
         self.in_flight = 0  # admitted and not finished: running or suspended
         self.running = 0  # handed to a pool thread and not yet reported back
@@ -446,7 +451,7 @@ class _Coordinator:
                     if timeout is None or near < timeout:
                         timeout, due = near, None
                 try:
-                    event = self.events.get(timeout=timeout)
+                    event = self._next_event(timeout)
                 except queue.Empty:
                     if due is not None:
                         clock.skip_to(due)
@@ -454,8 +459,33 @@ class _Coordinator:
                     continue
                 self._handle(*event)
         finally:
+            self._count_producers(parked=False, done=True)
             if self.pool is not None:
                 self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _next_event(self, timeout: float | None) -> tuple[_Branch, str, Any]:
+        """The next branch event; while blocked here, this thread adds no updates."""
+        try:
+            return self.events.get_nowait()
+        except queue.Empty:
+            pass
+        self._count_producers(parked=True)
+        try:
+            return self.events.get(timeout=timeout)
+        finally:
+            self._count_producers(parked=False)
+
+    def _count_producers(self, *, parked: bool, done: bool = False, starting: bool = False) -> None:
+        """Tell the checkpointer which threads of this batch may add updates.
+
+        Running branches count (at most one per pool thread); this thread does
+        not while it waits for them. That lets a batch of updates leave as soon
+        as every branch is blocked on it (``Checkpointer.add_producers``).
+        """
+        wanted = 0 if done else min(self.running, self.workers) - (1 if parked else 0)
+        if wanted != self.producers or starting:
+            self.core.add_producers(wanted - self.producers, starting=1 if starting else 0)
+            self.producers = wanted
 
     def _wind_down(self, deadline: Deadline) -> None:
         """The deadline is near: start nothing, let running branches report, then stop.
@@ -464,7 +494,7 @@ class _Coordinator:
         """
         while self.running:
             try:
-                event = self.events.get(timeout=deadline.remaining())
+                event = self._next_event(deadline.remaining())
             except queue.Empty:
                 break
             kind = event[1]
@@ -483,7 +513,7 @@ class _Coordinator:
         while self.running:
             timeout = None if deadline is None else deadline.remaining()
             try:
-                event = self.events.get(timeout=timeout)
+                event = self._next_event(timeout)
             except queue.Empty:
                 break
             self._handle(*event)
@@ -554,6 +584,7 @@ class _Coordinator:
         branch.resume_at = None
         self.suspended.pop(branch.index, None)
         self.running += 1
+        self._count_producers(parked=False, starting=True)  # before it can block on a checkpoint
         if self.core.invocation.plugins is not None:
             # Each branch starts from the coordinator's context (plugins' spans), in
             # a copy of its own, so nothing it binds leaks to a sibling.
@@ -564,6 +595,7 @@ class _Coordinator:
     def _run_branch(self, branch: _Branch) -> None:
         """Body of one branch on a pool thread; reports exactly one event."""
         core = self.core
+        core.producer_started()
         if core.invocation.plugins is not None:
             core = dataclasses.replace(core)  # its own replay state, for plugins
         try:
@@ -579,6 +611,7 @@ class _Coordinator:
                     sub_type=self.spec.branch_sub_type,
                     parent_id=self.op_id,
                     scope=self.scope,
+                    await_outcome=False,
                 )
         except SuspendExecution as signal:
             self.events.put((branch, "suspended", signal))

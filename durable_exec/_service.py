@@ -304,6 +304,26 @@ class BotocoreDurableService:
         self._deadline = deadline
         self._retrying: Any = None
 
+    @property
+    def max_call_seconds(self) -> float | None:
+        """The longest one API call can take, retries and back-offs included.
+
+        Read from a botocore client's configuration (connect and read timeouts,
+        botocore's own attempts) and this service's retry policy; ``None`` for a
+        client that does not say (no ``meta.config``). The checkpointer lets a
+        caller send its own batch only while more time than this is left.
+        """
+        config = getattr(getattr(self._client, "meta", None), "config", None)
+        if config is None:
+            return None
+        connect = _timeout(getattr(config, "connect_timeout", None))
+        read = _timeout(getattr(config, "read_timeout", None))
+        retries = getattr(config, "retries", None)
+        attempts = _botocore_attempts(retries if isinstance(retries, Mapping) else {})
+        policy = self._policy
+        pauses = (policy.max_attempts - 1) * max(policy.max_backoff, policy.max_retry_after)
+        return policy.max_attempts * attempts * (connect + read) + pauses
+
     def _call(self, operation: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         # Fast path: the first attempt runs without tenacity, whose per-call
         # bookkeeping costs more than the rest of a step (see BENCHMARKS.md).
@@ -424,16 +444,41 @@ class BotocoreDurableService:
         return StatePage(operations=operations, next_marker=next_marker)
 
 
+def _timeout(value: Any) -> float:
+    """A botocore timeout in seconds (its default, 60, when unset or unreadable)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return 60.0
+
+
+def _botocore_attempts(retries: Mapping[str, Any]) -> int:
+    """Attempts botocore itself makes per call, from a client's ``retries`` setting."""
+    total = retries.get("total_max_attempts")
+    if isinstance(total, int) and total > 0:
+        return total
+    extra = retries.get("max_attempts")
+    if isinstance(extra, int) and extra >= 0:
+        return extra + 1
+    return 5 if retries.get("mode", "legacy") == "legacy" else 3
+
+
 def _member(container: Any, name: str, kind: type) -> Any:
     """Return ``container[name]`` (``None`` if absent or null), checking its type.
 
     Raises:
         TypeError: ``container`` is not an object, or the member is of another type.
     """
-    if not isinstance(container, Mapping):
+    # type() checks first: botocore returns plain dicts and lists, and an ABC's
+    # isinstance costs several times more on this per-call path.
+    if type(container) is not dict and not isinstance(container, Mapping):
         raise TypeError(f"expected a JSON object, got {type(container).__name__}")
     value = container.get(name)
-    if value is not None and not isinstance(value, kind):
+    if (
+        value is not None
+        and type(value) is not kind
+        and not (type(value) is dict and kind is Mapping)
+        and not isinstance(value, kind)
+    ):
         raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
     return value
 

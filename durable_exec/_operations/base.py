@@ -233,6 +233,18 @@ class ContextCore:
         """Cancel a map/parallel ``scope`` and send its outcome ``update`` durably."""
         self.invocation.checkpointer.complete_scope(scope, update)
 
+    def add_producers(self, delta: int, *, starting: int = 0) -> None:
+        """Tell the batcher how many more (or fewer) threads may add updates.
+
+        See ``Checkpointer.add_producers``: a batch somebody waits for leaves
+        once every counted thread is blocked on it.
+        """
+        self.invocation.checkpointer.add_producers(delta, starting=starting)
+
+    def producer_started(self) -> None:
+        """A thread counted as starting (a map/parallel branch) now runs."""
+        self.invocation.checkpointer.producer_started()
+
 
 def observe(core: ContextCore, op: Operation) -> bool:
     """Tell the plugins an operation read its checkpoint (replay hooks, end hook).

@@ -84,8 +84,15 @@ def run_child_at(
     error_class: type[DurableOperationError] = ChildContextError,
     summary: Callable[[T], str] | None = None,
     pass_core: bool = False,
+    await_outcome: bool = True,
 ) -> T:
-    """Run ``func`` in the child context ``op_id`` (ids given by the caller, e.g. map items)."""
+    """Run ``func`` in the child context ``op_id`` (ids given by the caller, e.g. map items).
+
+    With ``await_outcome=False`` (map/parallel branches) the context's SUCCEED or
+    FAIL is queued, not waited for: the value goes to the batch's coordinator,
+    never to user code, and the batch's own outcome, which is waited for, is
+    queued after it. A branch's slot is then free one round trip sooner.
+    """
     invocation = core.invocation
     parent = parent_id if parent_id is not None else core.record_parent
     op = invocation.state.get(op_id)
@@ -121,6 +128,7 @@ def run_child_at(
         # A map/parallel branch's own updates belong to its batch's scope: once the
         # batch completes they are refused here instead of by the service.
         core.enqueue(update(OperationAction.START), own_scope)
+    send = core.checkpoint if await_outcome else core.enqueue
     context = child if pass_core else core.make_context(child)
     ref = OperationRef(op_id, OperationType.CONTEXT, sub_type, name, parent)
     replayed = op is not None and op.status is OperationStatus.SUCCEEDED
@@ -151,7 +159,7 @@ def run_child_at(
         if op_is_done(op):
             raise
         details = error_object(error)
-        core.checkpoint(update(OperationAction.FAIL, error=details), own_scope)
+        send(update(OperationAction.FAIL, error=details), own_scope)
         failure = rebuild_error(details, error_class)
         raise failure from failure.__cause__
     if replayed:
@@ -161,7 +169,7 @@ def run_child_at(
                 ref, OperationStatus.SUCCEEDED, is_replayed=True
             )
         return value  # type: ignore[no-any-return]
-    core.checkpoint(update(OperationAction.SUCCEED, payload=stored, options=options), own_scope)
+    send(update(OperationAction.SUCCEED, payload=stored, options=options), own_scope)
     return value  # type: ignore[no-any-return]
 
 

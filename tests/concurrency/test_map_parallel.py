@@ -433,7 +433,7 @@ class TestSuspension:
 
 class TestEarlyCompletion:
     @pytest.mark.parametrize(
-        ("max_concurrency", "started"), [(None, 32), (3, 3), (1, 1)], ids=["default", "3", "1"]
+        ("max_concurrency", "started"), [(None, 100), (3, 3), (1, 1)], ids=["default", "3", "1"]
     )
     def test_only_branches_with_a_thread_start_and_each_is_recorded(self, max_concurrency, started):
         """A branch starts only with a thread; all started ones are recorded; none is STARTED."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
 from durable_exec._checkpointer import BatcherConfig, Checkpointer
-from durable_exec._clock import SYSTEM_CLOCK
+from durable_exec._clock import SYSTEM_CLOCK, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
 from durable_exec._scope import CancelScope
 from durable_exec._service import CheckpointResult, StatePage
@@ -469,22 +470,10 @@ class TestFailure:
         assert info.value is error
 
 
-class BrokenClock(VirtualClock):
-    """A clock whose ``monotonic`` raises on the checkpoint thread once armed (a user's bug)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.armed = threading.Event()
-        self.raised = threading.Event()
-
-    def monotonic(self) -> float:
-        if self.armed.is_set() and threading.current_thread().name.startswith("durable-checkpoint"):
-            self.raised.set()
-            raise RuntimeError("clock broke")
-        return super().monotonic()
+PATIENT = BatcherConfig(max_delay=3600.0, max_linger=3600.0, max_hold=3600.0)
 
 
-class QueuedSignal(CancelScope):
+class Queued(CancelScope):
     """A scope that reports when the checkpointer checks it (right before queueing)."""
 
     def __init__(self) -> None:
@@ -495,6 +484,24 @@ class QueuedSignal(CancelScope):
     def cancelled(self) -> bool:
         self.queued.set()
         return False
+
+
+class BrokenTake:
+    """Makes ``Checkpointer._take`` raise (once armed) on threads whose name starts with ``on``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, on: str = "durable-checkpoint") -> None:
+        self.armed = threading.Event()
+        self.raised = threading.Event()
+        original = Checkpointer._take
+
+        def take(checkpointer: Checkpointer, batch: list[Any]) -> None:
+            if self.armed.is_set() and threading.current_thread().name.startswith(on):
+                original(checkpointer, batch)  # the items are taken, then the loop breaks
+                self.raised.set()
+                raise RuntimeError("loop broke")
+            original(checkpointer, batch)
+
+        monkeypatch.setattr(Checkpointer, "_take", take)
 
 
 Outcome = dict[str, BaseException | None]
@@ -516,63 +523,92 @@ def _in_thread(call: Callable[[], None]) -> tuple[threading.Thread, Outcome]:
 
 
 class TestLoopCrash:
-    """An exception in the thread's own loop (not in an API call) strands no waiter."""
+    """An exception in the batching loop itself (not in an API call) strands no waiter."""
 
-    def test_waiter_of_taken_batch_fails(self, state: ExecutionState) -> None:
-        """A crash after a batch was taken fails its waiter, and every later call, clearly."""
-        clock = BrokenClock()
-        gate = threading.Event()
-
-        def held() -> CheckpointResult:
-            gate.wait(timeout=30)
-            return CheckpointResult(token="t1", operations=[])
-
-        service = FakeService([held])
-        checkpointer = Checkpointer(
-            service, state, "tok0", clock=clock, config=BatcherConfig(max_updates=1)
-        )
+    def test_blocked_caller_fails(
+        self, state: ExecutionState, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A crash on the thread fails the caller whose update it had taken, and later calls."""
+        broken = BrokenTake(monkeypatch)
+        broken.armed.set()
+        service = FakeService()
+        # Less time left than a call may take: callers never send, the thread does.
+        deadline = Deadline(SYSTEM_CLOCK, 30.0, 1.0)
+        checkpointer = Checkpointer(service, state, "tok0", deadline=deadline)
         try:
-            first, first_outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a")))
-            assert service.called.wait(timeout=30)
-            clock.armed.set()
-            signal = QueuedSignal()
-            second, second_outcome = _in_thread(
-                lambda: checkpointer.checkpoint(_update("b"), signal)
-            )
-            assert signal.queued.wait(timeout=30)
-            # Queued behind b: taking b alone leaves it, so the thread reads the clock.
-            checkpointer.enqueue(_update("c"))
-            gate.set()
-            first.join(timeout=30)
-            second.join(timeout=30)
-            assert not second.is_alive(), "a waiter was stranded by the crashed thread"
-            assert first_outcome == {"error": None}
-            error = second_outcome["error"]
+            caller, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a")))
+            caller.join(timeout=30)
+            assert not caller.is_alive(), "a waiter was stranded by the crashed thread"
+            error = outcome["error"]
             assert isinstance(error, CheckpointError)
             assert error.is_retryable()
             assert "checkpoint thread stopped" in str(error)
             assert isinstance(error.__cause__, RuntimeError)
             with pytest.raises(CheckpointError):
-                checkpointer.enqueue(_update("d"))
-            assert service.sent == [("a", "START")]
+                checkpointer.enqueue(_update("b"))
+            assert service.calls == []
         finally:
-            gate.set()
             checkpointer.close()
         assert not checkpointer._thread.is_alive()
 
-    def test_crash_while_idle_fails_next_call(self, state: ExecutionState) -> None:
-        """A crash while only asynchronous updates wait makes the next blocking call raise."""
-        clock = BrokenClock()
-        clock.armed.set()
-        checkpointer = Checkpointer(FakeService(), state, "tok0", clock=clock, config=HOLD)
+    def test_sending_caller_fails_with_the_others(
+        self, state: ExecutionState, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A crash while a caller takes its own batch fails it and everything queued."""
+        broken = BrokenTake(monkeypatch, on="MainThread")
+        checkpointer = Checkpointer(FakeService(), state, "tok0", config=PATIENT)
+        checkpointer.add_producers(1)
         try:
-            checkpointer.enqueue(_update("a"))  # the thread reads the clock for max_delay
-            assert clock.raised.wait(timeout=30)
+            scope = Queued()
+            other, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a"), scope))
+            assert scope.queued.wait(timeout=30)
+            broken.armed.set()
+            with pytest.raises(CheckpointError, match="checkpoint thread stopped"):
+                checkpointer.checkpoint(_update("b"))  # all blocked: this thread sends
+            other.join(timeout=30)
+            assert isinstance(outcome["error"], CheckpointError)
+        finally:
+            checkpointer.close()
+
+    def test_crash_while_idle_fails_next_call(
+        self, state: ExecutionState, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A crash while sending only asynchronous updates makes the next blocking call raise."""
+        broken = BrokenTake(monkeypatch)
+        broken.armed.set()
+        checkpointer = Checkpointer(FakeService(), state, "tok0", config=HOLD)
+        checkpointer.add_producers(-1)  # nobody left to add: the thread sends at once
+        try:
+            checkpointer.enqueue(_update("a"))
+            assert broken.raised.wait(timeout=30)
             caller, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("b")))
             caller.join(timeout=30)
             assert not caller.is_alive(), "the blocking call hung on a dead thread"
             assert isinstance(outcome["error"], CheckpointError)
             assert isinstance(checkpointer.failure, CheckpointError)
+        finally:
+            checkpointer.close()
+
+    def test_broken_clock_fails_waiters_clearly(self, state: ExecutionState) -> None:
+        """A Clock raising while a call's outcome is recorded fails the caller, never hangs it."""
+
+        class BrokenNow(VirtualClock):
+            def now(self) -> float:
+                if threading.current_thread().name.startswith("durable-checkpoint"):
+                    raise RuntimeError("clock broke")
+                return super().now()
+
+        deadline = Deadline(SYSTEM_CLOCK, 30.0, 1.0)  # the checkpoint thread makes the call
+        checkpointer = Checkpointer(
+            FakeService(), state, "tok0", clock=BrokenNow(), deadline=deadline
+        )
+        try:
+            caller, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a")))
+            caller.join(timeout=30)
+            assert not caller.is_alive()
+            error = outcome["error"]
+            assert isinstance(error, CheckpointError)
+            assert isinstance(error.__cause__, RuntimeError)
         finally:
             checkpointer.close()
 
@@ -724,3 +760,154 @@ class TestClose:
         checkpointer.close()
         with pytest.raises(ExecutionError):
             checkpointer.checkpoint(_update("a"))
+
+
+class TestPolicy:
+    """When a batch somebody waits for leaves: once every producer is blocked, or after a linger."""
+
+    def test_waits_for_every_producer(
+        self, make: Callable[..., tuple[Checkpointer, FakeService]]
+    ) -> None:
+        """With a second producer running, a blocked caller's update waits for it to block too."""
+        checkpointer, service = make(config=PATIENT)
+        checkpointer.add_producers(1)
+        scope = Queued()
+        other, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a"), scope))
+        assert scope.queued.wait(timeout=30)
+        checkpointer.checkpoint(_update("b"))  # now both producers are blocked
+        other.join(timeout=30)
+        assert outcome == {"error": None}
+        assert [c.pairs for c in service.calls] == [[("a", "START"), ("b", "START")]]
+
+    def test_producer_leaving_releases_the_batch(
+        self, make: Callable[..., tuple[Checkpointer, FakeService]]
+    ) -> None:
+        """A producer that stops (add_producers(-1)) lets the blocked caller's batch go."""
+        checkpointer, service = make(config=PATIENT)
+        checkpointer.add_producers(1)
+        scope = Queued()
+        other, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a"), scope))
+        assert scope.queued.wait(timeout=30)
+        checkpointer.add_producers(-1)
+        other.join(timeout=30)
+        assert not other.is_alive()
+        assert outcome == {"error": None}
+        assert service.sent == [("a", "START")]
+
+    def test_linger_bounds_the_wait(
+        self, make: Callable[..., tuple[Checkpointer, FakeService]]
+    ) -> None:
+        """A producer that never blocks delays a blocked caller only by the linger."""
+        checkpointer, service = make(config=BatcherConfig(max_linger=0.001, max_hold=0.002))
+        checkpointer.add_producers(5)  # five more threads "running", none of them ever blocks
+        checkpointer.checkpoint(_update("a"))
+        assert service.sent == [("a", "START")]
+
+    def test_starting_producer_is_awaited(
+        self, make: Callable[..., tuple[Checkpointer, FakeService]]
+    ) -> None:
+        """A producer not yet running holds the batch past the linger, until it starts."""
+        started = threading.Event()
+        seen: list[bool] = []
+
+        def record() -> CheckpointResult:
+            seen.append(started.is_set())
+            return CheckpointResult(token="t1", operations=[])
+
+        checkpointer, service = make(
+            FakeService([record]), config=BatcherConfig(max_linger=0.0, max_hold=3600.0)
+        )
+        checkpointer.add_producers(1, starting=1)
+        scope = Queued()
+        other, outcome = _in_thread(lambda: checkpointer.checkpoint(_update("a"), scope))
+        assert scope.queued.wait(timeout=30)
+        started.set()
+        checkpointer.producer_started()  # it runs now, but adds nothing: the linger (0) ends
+        other.join(timeout=30)
+        assert outcome == {"error": None}
+        assert seen == [True]
+        assert service.sent == [("a", "START")]
+
+    def test_async_sent_when_nobody_can_add(
+        self, make: Callable[..., tuple[Checkpointer, FakeService]]
+    ) -> None:
+        """With no producer left, queued asynchronous updates leave at once (no max_delay wait)."""
+        checkpointer, service = make(config=PATIENT)
+        checkpointer.add_producers(-1)
+        checkpointer.enqueue(_update("a"))
+        assert service.called.wait(timeout=30)
+        assert service.sent == [("a", "START")]
+
+    def test_async_alone_still_held(
+        self, make: Callable[..., tuple[Checkpointer, FakeService]]
+    ) -> None:
+        """While the producer runs, its asynchronous update waits for company."""
+        checkpointer, service = make(config=PATIENT)
+        checkpointer.enqueue(_update("a"))
+        checkpointer.checkpoint(_update("a", OperationAction.SUCCEED))
+        assert [c.pairs for c in service.calls] == [[("a", "START"), ("a", "SUCCEED")]]
+
+    def test_caller_sends_on_its_own_thread(
+        self, make: Callable[..., tuple[Checkpointer, FakeService]]
+    ) -> None:
+        """With no deadline and no call in flight, the blocked caller makes the call itself."""
+        threads: list[str] = []
+
+        def record() -> CheckpointResult:
+            threads.append(threading.current_thread().name)
+            return CheckpointResult(token="t1", operations=[])
+
+        checkpointer, _ = make(FakeService([record]))
+        checkpointer.checkpoint(_update("a"))
+        assert threads == [threading.current_thread().name]
+
+    @pytest.mark.parametrize("config", [PATIENT, BatcherConfig()])
+    def test_concurrent_callers_keep_one_ordered_chain(
+        self, state: ExecutionState, clock: VirtualClock, config: BatcherConfig
+    ) -> None:
+        """Many blocked callers: calls never overlap, tokens chain, each caller's order holds."""
+        in_call = threading.Lock()
+        overlaps: list[int] = []
+
+        class Exclusive(FakeService):
+            def checkpoint(
+                self, arn: str, token: str, updates: Sequence[OperationUpdate], client_token: str
+            ) -> CheckpointResult:
+                if not in_call.acquire(blocking=False):
+                    overlaps.append(len(self.calls))
+                    in_call.acquire()
+                try:
+                    return super().checkpoint(arn, token, updates, client_token)
+                finally:
+                    in_call.release()
+
+        service = Exclusive()
+        checkpointer = Checkpointer(service, state, "tok0", clock=clock, config=config)
+        threads_n, per_thread = 6, 60
+        checkpointer.add_producers(threads_n - 1)
+        try:
+
+            def caller(t: int) -> Callable[[], None]:
+                def run() -> None:
+                    for i in range(per_thread):
+                        checkpointer.checkpoint(_update(f"t{t}-{i}"))
+
+                return run
+
+            workers = [_in_thread(caller(t)) for t in range(threads_n)]
+            for worker, _ in workers:
+                worker.join(timeout=60)
+            assert all(outcome == {"error": None} for _, outcome in workers)
+        finally:
+            checkpointer.close()
+        assert overlaps == []
+        tokens = [c.token for c in service.calls]
+        assert tokens == ["tok0"] + [f"tok{n}" for n in range(1, len(tokens))]
+        sent = [op_id for op_id, _ in service.sent]
+        assert sorted(sent) == sorted(
+            f"t{t}-{i}" for t in range(threads_n) for i in range(per_thread)
+        )
+        for t in range(threads_n):
+            mine = [op_id for op_id in sent if op_id.startswith(f"t{t}-")]
+            assert mine == [f"t{t}-{i}" for i in range(per_thread)]
+        assert len(service.calls) < threads_n * per_thread  # callers shared calls
