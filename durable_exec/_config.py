@@ -24,10 +24,10 @@ from durable_exec._retry import (
     create_retry_strategy,
 )
 from durable_exec._serde import SerDes
-from durable_exec._typed import converter_for
 
 __all__ = [
     "NAME_ATTRIBUTE",
+    "STEP_BINDER",
     "BatchItemStatus",
     "CallbackConfig",
     "ChildConfig",
@@ -94,6 +94,9 @@ NAME_ATTRIBUTE = "_original_name"
 It is the official SDK's attribute, so functions decorated with either SDK name their
 operations alike.
 """
+
+STEP_BINDER = "_durable_step_binder"
+"""Attribute ``@durable_step`` sets on the function it returns (``f(*args) -> step``)."""
 
 
 def validate_name(name: str | None) -> None:
@@ -286,6 +289,8 @@ class CompletionConfig:
 def _check_result_type(result_type: Any) -> None:
     """Reject a ``result_type`` that no value can be checked against, before anything runs."""
     if result_type is not None:
+        from durable_exec._typed import converter_for  # noqa: PLC0415 - loaded on first use
+
         converter_for(result_type)
 
 

@@ -23,14 +23,14 @@ import datetime
 import functools
 import inspect
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
-from durable_exec._async_bodies import ASYNC_MARKER, is_async, run_awaitable
 from durable_exec._batch import BatchResult
 from durable_exec._concurrency import MAP, PARALLEL, run_batch
 from durable_exec._config import (
     NAME_ATTRIBUTE,
+    STEP_BINDER,
     CallbackConfig,
     ChildConfig,
     InvokeConfig,
@@ -75,11 +75,11 @@ from durable_exec._results import (
     result_serdes,
 )
 from durable_exec._retry import RetryDecision, create_retry_strategy
-from durable_exec._saga import STEP_BINDER, Saga
 from durable_exec._waits import WaitForConditionCheckContext, WaitForConditionConfig
 
 if TYPE_CHECKING:
     from durable_exec._operations.base import Invocation
+    from durable_exec._saga import Saga
 
 __all__ = [
     "DurableContext",
@@ -96,6 +96,30 @@ __all__ = [
 T = TypeVar("T")
 U = TypeVar("U")
 P = ParamSpec("P")
+
+ASYNC_MARKER = "_durable_is_async"
+"""Attribute the SDK's decorators set when the function they wrap is ``async def``."""
+
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+
+def is_async(func: Any) -> bool:
+    """Whether ``func`` is an ``async def`` function (or an SDK wrapper around one)."""
+    code = getattr(func, "__code__", None)
+    if code is not None:  # a plain function: read its flags (the common, fast case)
+        return bool(code.co_flags & _CO_COROUTINE) or bool(getattr(func, ASYNC_MARKER, False))
+    return inspect.iscoroutinefunction(func) or bool(getattr(func, ASYNC_MARKER, False))
+
+
+def run_awaitable(core: ContextCore, awaitable: Awaitable[Any]) -> Any:
+    """Run an async body's coroutine on the invocation's event loop (blocking).
+
+    See :func:`durable_exec._async_bodies.run_awaitable`; that module (and
+    ``asyncio``) loads with the first async body.
+    """
+    from durable_exec._async_bodies import run_awaitable as run  # noqa: PLC0415
+
+    return run(core, awaitable)
 
 
 class LambdaContext(Protocol):
@@ -690,6 +714,8 @@ class DurableContext:
         Args:
             name: The saga's name (names its compensations by default).
         """
+        from durable_exec._saga import Saga  # noqa: PLC0415 - experimental: loaded on first use
+
         return Saga(self, name)
 
 

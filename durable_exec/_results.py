@@ -12,6 +12,9 @@ The rule, for steps, child contexts, map items and parallel branches:
 Annotations are read once per function code object (and cached); an annotation
 that cannot be resolved at run time (a name imported only under
 ``TYPE_CHECKING``) counts as no annotation.
+
+The typed layer (:mod:`durable_exec._typed`) is imported on first use: code that
+declares no result type never loads it.
 """
 
 from __future__ import annotations
@@ -20,20 +23,16 @@ import threading
 import types
 import typing
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from durable_exec._batch import BatchItem, BatchResult
 from durable_exec._config import BatchItemStatus
 from durable_exec._ids import operation_id
 from durable_exec._serde import JSON_SERDES, SerDes, SerDesContext
-from durable_exec._typed import (
-    Converter,
-    TypedSerDes,
-    TypeMismatchError,
-    converter_for,
-    register_generic,
-    type_name,
-)
+from durable_exec._typed_generics import register_generic
+
+if TYPE_CHECKING:
+    from durable_exec._typed import Converter
 
 __all__ = [
     "RESULT_SOURCE",
@@ -117,6 +116,8 @@ def _usable(tp: Any) -> bool:
         return False
     if isinstance(tp, typing.TypeVar):
         return False
+    from durable_exec._typed import converter_for  # noqa: PLC0415 - loaded on first typed use
+
     try:
         converter_for(tp)
     except Exception:
@@ -151,6 +152,8 @@ def result_serdes(
         result_type = declared_type(func)
         if result_type is None:
             return None
+    from durable_exec._typed import TypedSerDes  # noqa: PLC0415 - loaded on first typed use
+
     return TypedSerDes(result_type, serdes, what=f"the result of {_label(kind, name)}")
 
 
@@ -158,6 +161,8 @@ def invoke_result_serdes(serdes: SerDes[Any] | None, result_type: Any, name: str
     """Return the serdes that reads a chained invoke's result (plain JSON when untyped)."""
     if result_type is None:
         return serdes
+    from durable_exec._typed import TypedSerDes  # noqa: PLC0415 - loaded on first typed use
+
     return TypedSerDes(
         result_type, serdes or JSON_SERDES, what=f"the result of {_label('invoke', name)}"
     )
@@ -174,6 +179,8 @@ def invoke_payload_serdes(serdes: SerDes[Any] | None, payload: Any) -> Any:
     payload_type = type(payload)
     if not _is_model(payload_type):
         return serdes
+    from durable_exec._typed import TypedSerDes  # noqa: PLC0415 - loaded on first typed use
+
     return TypedSerDes(payload_type, JSON_SERDES, what="the invoke payload")
 
 
@@ -211,6 +218,7 @@ class _ItemSerDes(SerDes[Any]):
 
 def _batch_converter(items: Sequence[Converter | None], name: str) -> Converter:
     """Take a BatchResult apart (and rebuild it) with each index's declared item type."""
+    from durable_exec._typed import Converter, TypeMismatchError  # noqa: PLC0415
 
     def item_converter(index: int) -> Converter | None:
         if len(items) == 1:
@@ -244,6 +252,8 @@ def _batch_converter(items: Sequence[Converter | None], name: str) -> Converter:
 
 
 def _batch_generic(args: tuple[Any, ...]) -> Converter:
+    from durable_exec._typed import converter_for, type_name  # noqa: PLC0415 - already loaded
+
     item = converter_for(args[0]) if args else None
     return _batch_converter([item], f"BatchResult[{type_name(args[0]) if args else 'Any'}]")
 
@@ -273,6 +283,8 @@ def batch_serdes(
     """
     if all(t is None for t in item_types):
         return serdes, item_serdes
+    from durable_exec._typed import TypedSerDes, converter_for  # noqa: PLC0415
+
     item_base = item_serdes or serdes
     label = _label(kind, name)
     converters: list[Converter | None] = [
