@@ -15,7 +15,7 @@ Example:
     ...     return context.step(add(1, 2))
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from durable_exec._batch import BatchItem, BatchResult, CompletionReason
 from durable_exec._config import (
@@ -109,7 +109,7 @@ from durable_exec._waits import (
 )
 from durable_exec._wire import ErrorObject
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from durable_exec._saga import Saga
     from durable_exec._transport_logs import quiet_transport_logs
     from durable_exec._typed import TypedSerDes
@@ -213,7 +213,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'durable_exec' has no attribute {name!r}")
