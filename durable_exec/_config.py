@@ -27,6 +27,7 @@ from durable_exec._serde import SerDes
 
 __all__ = [
     "NAME_ATTRIBUTE",
+    "RESULT_SOURCE",
     "STEP_BINDER",
     "BatchItemStatus",
     "CallbackConfig",
@@ -97,6 +98,10 @@ operations alike.
 
 STEP_BINDER = "_durable_step_binder"
 """Attribute ``@durable_step`` sets on the function it returns (``f(*args) -> step``)."""
+
+RESULT_SOURCE = "_durable_result_source"
+"""Attribute the SDK's decorators set on the functions they build: the user's function,
+whose return annotation declares the result type."""
 
 
 def validate_name(name: str | None) -> None:

@@ -30,6 +30,7 @@ from durable_exec._batch import BatchResult
 from durable_exec._concurrency import MAP, PARALLEL, run_batch
 from durable_exec._config import (
     NAME_ATTRIBUTE,
+    RESULT_SOURCE,
     STEP_BINDER,
     CallbackConfig,
     ChildConfig,
@@ -55,25 +56,9 @@ from durable_exec._operations.callback import (
 )
 from durable_exec._operations.child import run_child
 from durable_exec._operations.invoke import run_invoke, validate_function_name
-from durable_exec._operations.recorded import (
-    NOW,
-    RANDOM,
-    UUID,
-    find_patch,
-    record_patch,
-    run_recorded,
-)
 from durable_exec._operations.step import StepContext, run_step
 from durable_exec._operations.wait import run_wait, wait_seconds
 from durable_exec._operations.wait_for_condition import run_wait_for_condition
-from durable_exec._results import (
-    RESULT_SOURCE,
-    batch_serdes,
-    declared_type,
-    invoke_payload_serdes,
-    invoke_result_serdes,
-    result_serdes,
-)
 from durable_exec._retry import RetryDecision, create_retry_strategy
 from durable_exec._waits import WaitForConditionCheckContext, WaitForConditionConfig
 
@@ -263,6 +248,8 @@ class DurableContext:
         op_name = _operation_name(func, name)
         config = config or _DEFAULT_STEP
         if config.serdes is None or config.result_type is not None:
+            from durable_exec._results import result_serdes  # noqa: PLC0415 - loaded on first use
+
             serdes = result_serdes(
                 config.serdes, config.result_type, func, kind="step", name=op_name
             )
@@ -328,6 +315,8 @@ class DurableContext:
                 "(context.step accepts async def)."
             )
         config = config or ChildConfig()
+        from durable_exec._results import result_serdes  # noqa: PLC0415 - loaded on first use
+
         serdes = result_serdes(
             config.serdes, config.result_type, func, kind="child context", name=op_name
         )
@@ -386,6 +375,8 @@ class DurableContext:
                 )
             )
         op_name = _operation_name(func, name)
+        from durable_exec._results import batch_serdes, declared_type  # noqa: PLC0415
+
         item_type = config.result_type
         if item_type is None and config.serdes is None and config.item_serdes is None:
             item_type = declared_type(func)
@@ -431,6 +422,8 @@ class DurableContext:
             A :class:`~durable_exec.BatchResult`; call ``throw_if_error()`` to raise
             the first failure.
         """
+        from durable_exec._results import batch_serdes, declared_type  # noqa: PLC0415
+
         config = config or ParallelConfig()
         branches = []
         declared: list[Any | None] = []
@@ -544,6 +537,11 @@ class DurableContext:
         validate_function_name(function_name)
         if name:
             validate_name(name)
+        from durable_exec._results import (  # noqa: PLC0415 - loaded on first use
+            invoke_payload_serdes,
+            invoke_result_serdes,
+        )
+
         config = config or InvokeConfig()
         result = invoke_result_serdes(config.serdes_result, config.result_type, name or None)
         body = invoke_payload_serdes(config.serdes_payload, payload)
@@ -598,6 +596,8 @@ class DurableContext:
         """
         if name:
             validate_name(name)
+        from durable_exec._operations.recorded import NOW, run_recorded  # noqa: PLC0415
+
         clock = self._core.invocation.clock
         return run_recorded(  # type: ignore[no-any-return]
             self._core, NOW, name, lambda: datetime.datetime.fromtimestamp(clock.now(), _UTC)
@@ -615,6 +615,8 @@ class DurableContext:
         """
         if name:
             validate_name(name)
+        from durable_exec._operations.recorded import RANDOM, run_recorded  # noqa: PLC0415
+
         return run_recorded(self._core, RANDOM, name, _random_float)  # type: ignore[no-any-return]
 
     def uuid4(self, name: str | None = None) -> uuid.UUID:
@@ -630,6 +632,8 @@ class DurableContext:
         """
         if name:
             validate_name(name)
+        from durable_exec._operations.recorded import UUID, run_recorded  # noqa: PLC0415
+
         return run_recorded(self._core, UUID, name, uuid.uuid4)  # type: ignore[no-any-return]
 
     # -- versioning ----------------------------------------------------------------------
@@ -665,6 +669,8 @@ class DurableContext:
         answer = memo.get(change_id)
         if answer is not None:
             return answer
+        from durable_exec._operations.recorded import find_patch, record_patch  # noqa: PLC0415
+
         found = find_patch(self._core, change_id)
         if found is None:
             record_patch(self._core, change_id)
@@ -690,6 +696,8 @@ class DurableContext:
         if memo is None:
             memo = self._patches = {}
         if change_id not in memo:
+            from durable_exec._operations.recorded import find_patch  # noqa: PLC0415
+
             find_patch(self._core, change_id)
             memo[change_id] = True
 

@@ -22,14 +22,13 @@ from __future__ import annotations
 import threading
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from durable_exec._batch import BatchItem, BatchResult
-from durable_exec._config import BatchItemStatus
+from durable_exec._batch import BatchResult, batch_converter
+from durable_exec._config import RESULT_SOURCE
 from durable_exec._ids import operation_id
 from durable_exec._serde import JSON_SERDES, SerDes, SerDesContext
-from durable_exec._typed_generics import register_generic
 
 if TYPE_CHECKING:
     from durable_exec._typed import Converter
@@ -42,10 +41,6 @@ __all__ = [
     "invoke_result_serdes",
     "result_serdes",
 ]
-
-RESULT_SOURCE = "_durable_result_source"
-"""Attribute the SDK's decorators set on the functions they build: the user's function,
-whose return annotation declares the result type."""
 
 _UNTYPED: Any = object()  # cache marker: the annotation declares nothing usable
 _LOCK = threading.Lock()
@@ -216,51 +211,6 @@ class _ItemSerDes(SerDes[Any]):
         return self._for(serdes_context).deserialize(data, serdes_context)
 
 
-def _batch_converter(items: Sequence[Converter | None], name: str) -> Converter:
-    """Take a BatchResult apart (and rebuild it) with each index's declared item type."""
-    from durable_exec._typed import Converter, TypeMismatchError  # noqa: PLC0415
-
-    def item_converter(index: int) -> Converter | None:
-        if len(items) == 1:
-            return items[0]
-        return items[index] if index < len(items) else None
-
-    def convert(batch: Any, step: Callable[[Converter, Any], Any]) -> Any:
-        if not isinstance(batch, BatchResult):
-            raise TypeMismatchError(name, type(batch).__name__)
-        rebuilt = []
-        for item in batch.all:
-            converter = item_converter(item.index)
-            if converter is None or item.status is not BatchItemStatus.SUCCEEDED:
-                rebuilt.append(item)
-                continue
-            try:
-                result = step(converter, item.result)
-            except TypeMismatchError as exc:
-                exc.path.append(f".all[{item.index}].result")
-                raise
-            rebuilt.append(BatchItem(item.index, item.status, result, item.error))
-        return BatchResult(rebuilt, batch.completion_reason)
-
-    def dump(batch: Any, json_mode: bool) -> Any:
-        return convert(batch, lambda c, v: c.dump(v, json_mode))
-
-    def load(data: Any) -> Any:
-        return convert(data, lambda c, v: c.load(v))
-
-    return Converter(name, dump, load, lambda v: isinstance(v, BatchResult))
-
-
-def _batch_generic(args: tuple[Any, ...]) -> Converter:
-    from durable_exec._typed import converter_for, type_name  # noqa: PLC0415 - already loaded
-
-    item = converter_for(args[0]) if args else None
-    return _batch_converter([item], f"BatchResult[{type_name(args[0]) if args else 'Any'}]")
-
-
-register_generic(BatchResult, _batch_generic)
-
-
 def batch_serdes(
     *,
     batch_id: str,
@@ -310,6 +260,6 @@ def batch_serdes(
         BatchResult,
         serdes,
         what=f"the result of {label}",
-        converter=_batch_converter(converters, f"BatchResult[{names}]"),
+        converter=batch_converter(converters, f"BatchResult[{names}]"),
     )
     return whole, per_item
