@@ -107,7 +107,7 @@ class TestCallCounts:
         """A map of one-step items makes ceil(N / C) calls, plus one for its outcome."""
 
         def body(event: Any, ctx: Any) -> int:
-            config = MapConfig(max_concurrency=concurrency)
+            config: MapConfig[Any] = MapConfig(max_concurrency=concurrency)
             return sum(ctx.map(list(range(items)), one_step, config=config).get_results())
 
         output, client = run(body)
@@ -137,7 +137,7 @@ class TestCallCounts:
             return sum(ctx.map(inner, leaf, config=MapConfig(max_concurrency=4)).get_results())
 
         def body(event: Any, ctx: Any) -> int:
-            config = MapConfig(max_concurrency=4)
+            config: MapConfig[Any] = MapConfig(max_concurrency=4)
             return sum(ctx.map(list(range(4)), branch, config=config).get_results())
 
         output, client = run(body)
@@ -241,7 +241,7 @@ class TestProtocolRules:
         """A wave of 120 branches (360 updates) is split into calls of at most 250, in order."""
 
         def body(event: Any, ctx: Any) -> int:
-            config = MapConfig(max_concurrency=120)
+            config: MapConfig[Any] = MapConfig(max_concurrency=120)
             return sum(ctx.map(list(range(120)), one_step, config=config).get_results())
 
         output, client = run(body)
@@ -259,7 +259,7 @@ class TestProtocolRules:
             return len(ctx.step(lambda _: big, name="big"))
 
         def body(event: Any, ctx: Any) -> int:
-            config = MapConfig(max_concurrency=8)
+            config: MapConfig[Any] = MapConfig(max_concurrency=8)
             return sum(ctx.map(list(range(8)), item, config=config).get_results())
 
         output, client = run(body)
@@ -285,7 +285,7 @@ class TestProtocolRules:
             return int(ctx.step(lambda _: value, name="leaf"))
 
         def body(event: Any, ctx: Any) -> int:
-            config = MapConfig(max_concurrency=concurrency)
+            config: MapConfig[Any] = MapConfig(max_concurrency=concurrency)
             return sum(ctx.map(list(range(items)), leaf, config=config).get_results())
 
         output, client = run(body, batcher=PATIENT if patient else BatcherConfig())
@@ -311,7 +311,7 @@ class TestProtocolRules:
             return int(ctx.step(lambda _: value, name="second"))
 
         def body(event: Any, ctx: Any) -> Any:
-            config = MapConfig(
+            config: MapConfig[Any] = MapConfig(
                 max_concurrency=3, completion_config=CompletionConfig(min_successful=2)
             )
             return ctx.map(
@@ -375,7 +375,7 @@ class TestSenders:
         """Branches sending their own batches never overlap: the token chain stays single."""
 
         def body(event: Any, ctx: Any) -> int:
-            config = MapConfig(max_concurrency=8)
+            config: MapConfig[Any] = MapConfig(max_concurrency=8)
             return sum(ctx.map(list(range(64)), one_step, config=config).get_results())
 
         for batcher in (BatcherConfig(), PATIENT, BatcherConfig(max_linger=0.0, max_hold=0.0)):

@@ -176,7 +176,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def official_outcomes(case_names: list[str], repeat: int = 1) -> dict[str, list[Outcome]]:
-    """Run workflows of ``tests/parity/cases.py`` under the official SDK, in a subprocess.
+    """Run workflows of ``cases.py`` (this directory) under the official SDK, in a subprocess.
 
     The official runner leaves event loops and sockets for the garbage collector;
     a separate process keeps their warnings (errors in this suite) and threads out
@@ -184,13 +184,15 @@ def official_outcomes(case_names: list[str], repeat: int = 1) -> dict[str, list[
     """
     code = (
         "import json, sys\n"
-        "from tests.parity import cases, harness\n"
+        "import cases, harness\n"
         "names, repeat = json.loads(sys.argv[1]), int(sys.argv[2])\n"
         "out = {n: [harness.run_official(*cases.build(n, harness.official_api())).to_json()"
         " for _ in range(repeat)] for n in names}\n"
         "print(json.dumps(out))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
+    here = str(pathlib.Path(__file__).resolve().parent)
+    path = os.pathsep.join([here, str(REPO)])
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
         [sys.executable, "-c", code, json.dumps(case_names), str(repeat)],
         capture_output=True,

@@ -8,10 +8,9 @@ errors).
 
 from __future__ import annotations
 
+import cases
 import pytest
-
-from tests.parity import cases
-from tests.parity.harness import Outcome, official_outcomes, our_api, run_ours
+from harness import Outcome, official_outcomes, our_api, run_ours
 
 EARLY_COMPLETION = ["parallel_first_successful", "map_min_successful", "map_fail_fast"]
 ONE_RUN = ["virtual_child", "virtual_child_failure", "virtual_child_with_wait"]
