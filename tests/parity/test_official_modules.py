@@ -303,6 +303,22 @@ def test_generic_classes_stay_generic(relative):
             assert hasattr(getattr(ours, name), "__class_getitem__"), name
 
 
+def test_the_official_top_level_names_are_importable_from_durable_exec():
+    """``from aws_durable_execution_sdk_python import X`` becomes ``from durable_exec import X``."""
+    official = importlib.import_module(OFFICIAL)
+    ours = importlib.import_module("durable_exec")
+    names = [n for n in official.__all__ if not (_plugins_pending() and n in PLUGIN_NAMES)]
+    assert len(names) > 30
+    assert [n for n in names if not hasattr(ours, n)] == []
+    assert [n for n in names if getattr(ours, n) is not getattr(_counterpart_of(n), n)] == []
+
+
+def _counterpart_of(name: str):
+    """durable_exec's module at the path of the official module that defines ``name``."""
+    home = _home(getattr(importlib.import_module(OFFICIAL), name))
+    return importlib.import_module(f"durable_exec.{home}" if home else "durable_exec")
+
+
 def test_exception_classes_keep_the_official_hierarchy():
     """Where the official SDK derives one error from another, so does durable_exec."""
     official = importlib.import_module(f"{OFFICIAL}.exceptions")
