@@ -10,7 +10,9 @@ and examples/. Checked:
   ``send_callback_success(..., LITERAL)``, ``durable-exec callback succeed REF
   PAYLOAD``, ``echo X | ... -``) answers the approval example so that it takes its
   "approved" branch: callback results reach the handler as the string sent;
-* the README's command-line block runs as written.
+* the README's command-line block runs as written;
+* docs/cli.md's ``Workspace`` block runs as written against a store holding two
+  waiting approvals.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import ast
 import contextlib
 import importlib.util
 import io
+import json
 import os
 import re
 import shlex
@@ -30,6 +33,8 @@ from typing import Any
 
 from durable_exec._cli._app import build_parser
 from durable_exec._cli._errors import CliError
+from durable_exec._cli._loader import HandlerSpec
+from durable_exec._cli._workspace import RunRecord, Workspace, locate_store
 from durable_exec.testing import DurableTestRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,3 +265,34 @@ def test_the_readme_command_line_block_runs_as_written(tmp_path):
             outputs[argv[0]] = done.stdout
     assert set(outputs) >= {"run", "callback", "resume", "list", "show", "info", "replay"}
     assert 'result: {"request": "laptop", "decision": "approved"}' in outputs["resume"]
+
+
+def test_the_workspace_block_in_the_cli_docs_runs_as_written(tmp_path, monkeypatch, capsys):
+    """docs/cli.md's Workspace tour: approve-1 is answered and resumed, approve-2 stopped."""
+    cli_md = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    [block] = [
+        m.group(2)
+        for m in _FENCE.finditer(cli_md)
+        if m.group(1) == "python" and "Workspace.open()" in m.group(2)
+    ]
+    store = tmp_path / ".durable" / "executions.db"
+    spec = HandlerSpec.parse(f"{ROOT / 'examples' / 'approval.py'}:handler", ROOT)
+    record = RunRecord(spec, {}, real_time=False)
+    with Workspace(locate_store(store), create=True) as ws:
+        for name in ("approve-1", "approve-2"):
+            arn = ws.start("approval", json.dumps(APPROVAL_INPUT), name, record)
+            _, _, handler, targets = ws.load_run(arn)
+            ws.run_driver(arn, handler, targets)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DURABLE_EXEC_STORE", raising=False)
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "docs/cli.md", "exec"), namespace)  # the docs' own code
+    assert [item.name for item in namespace["page"].items] == ["approve-2", "approve-1"]
+    assert {item.name: item.status for item in namespace["changed"]} == {
+        "approve-1": "SUCCEEDED",
+        "approve-2": "STOPPED",
+    }
+    with Workspace.open(store) as ws:
+        result = ws.describe(ws.resolve("approve-1"))["Result"]
+    assert json.loads(result)["decision"] == "approved"
+    assert "approval.py" in capsys.readouterr().out  # load_run(..., on_import=print)
