@@ -147,32 +147,32 @@ def _declared_group(klass: type, factory_class: type) -> str | None:
 
 
 def _check_exclusive_groups(factories: Sequence[object]) -> None:
-    """Raise when an exclusive group would have more than one member.
+    """Raise at the first factory, in registration order, whose exclusive group is taken.
 
-    All groups are gathered first (group -> positions and classes of its
-    factories); then the clash found first in registration order is reported.
+    A factory's own groups are all read (and checked) before it is compared
+    with the factories ahead of it; one class naming a group twice in its MRO
+    still claims it once.
     """
-    members: dict[str, list[tuple[int, type]]] = collections.defaultdict(list)
-    for position, factory in enumerate(factories):
+    claimed: dict[str, type] = {}
+    for factory in factories:
         cls = _factory_class(factory)
-        groups = {_declared_group(klass, cls) for klass in _opted_in(cls)}
-        for group in groups - {None}:
-            members[cast("str", group)].append((position, cls))
-    clashes = [(entries[1][0], group) for group, entries in members.items() if len(entries) > 1]
-    if not clashes:
-        return
-    _, group = min(clashes)
-    (_, first), (_, second) = members[group][:2]
-    if first is second:
-        raise PluginLoadError(
-            f"plugin factory {_dotted_name(first)} is registered twice (exclusive group "
-            f"{group!r}); register it once, in plugins= or in {PLUGIN_ENVIRONMENT_VARIABLE}."
-        )
-    raise PluginLoadError(
-        f"plugin factories {_dotted_name(first)} and {_dotted_name(second)} cannot run "
-        f"together (exclusive group {group!r}); keep one of them in plugins= and "
-        f"{PLUGIN_ENVIRONMENT_VARIABLE}."
-    )
+        declared = (_declared_group(klass, cls) for klass in _opted_in(cls))
+        for group in dict.fromkeys(name for name in declared if name is not None):
+            earlier = claimed.get(group)
+            if earlier is None:
+                claimed[group] = cls
+            elif earlier is cls:
+                raise PluginLoadError(
+                    f"plugin factory {_dotted_name(cls)} is registered twice (exclusive group "
+                    f"{group!r}); register it once, in plugins= or in "
+                    f"{PLUGIN_ENVIRONMENT_VARIABLE}."
+                )
+            else:
+                raise PluginLoadError(
+                    f"plugin factories {_dotted_name(earlier)} and {_dotted_name(cls)} cannot "
+                    f"run together (exclusive group {group!r}); keep one of them in plugins= "
+                    f"and {PLUGIN_ENVIRONMENT_VARIABLE}."
+                )
 
 
 def _announce(factories: Iterable[object], *, registered: bool) -> None:
