@@ -81,11 +81,11 @@ Change notifications (C)
 
 Failures (F)
   F1. Whatever plugin code raises is logged on ``durable_exec.plugins`` and
-      swallowed, except the stop signals ``KeyboardInterrupt``,
-      ``SystemExit`` and ``GeneratorExit`` (also inside an exception group,
-      which is split: the rest is logged).
-  F2. A stop signal propagates from the SDK call that ran the hook, at once,
-      except where every plugin must still be called first:
+      swallowed. Stop signals are let through (``KeyboardInterrupt``,
+      ``SystemExit``, ``GeneratorExit``; an exception group holding one is
+      split, and its other members are logged).
+  F2. A stop signal leaves at once, through whichever SDK call fired the
+      hook, except where every plugin must still be called first:
       ``on_invocation_end``, a change notification, and the end reports the
       handler thread delivers before the end. There the first signal is kept
       and raised after the round (after ``on_invocation_end``, for E5).
@@ -363,8 +363,8 @@ class _ChangeCourier:
             worker.start()
         except RuntimeError:
             logger.warning(
-                "cannot start a thread for on_operation_change; the notifications are "
-                "folded into one, delivered on the handler thread before on_invocation_end",
+                "no courier thread for on_operation_change could be started; the handler "
+                "thread hands the plugins one merged notification when the invocation closes",
                 exc_info=True,
             )
             self._worker: threading.Thread | None = None
@@ -559,8 +559,8 @@ class PluginExecutor:
             )
         except BaseException:
             logger.exception(
-                "a plugin's invocation-end hook failed while the invocation was failing; "
-                "the invocation's own error is raised"
+                "on_invocation_end of a failing invocation raised; logged here so the "
+                "handler's error, not the plugin's, reaches Lambda"
             )
 
     # -- calling plugins -----------------------------------------------------------
@@ -583,13 +583,13 @@ class PluginExecutor:
                 continue
             if instance is None:
                 logger.error(
-                    "factory %s returned None from create_plugin; this invocation runs without it",
+                    "create_plugin of %s gave None; this invocation runs without that plugin",
                     _class_label(factory),
                 )
             elif not usable:
                 logger.error(
-                    "factory %s returned %s, which is not a DurableInstrumentationPlugin; "
-                    "this invocation runs without it",
+                    "create_plugin of %s gave %s, no DurableInstrumentationPlugin (nor an "
+                    "official-SDK plugin); this invocation runs without it",
                     _class_label(factory),
                     _class_label(instance),
                 )

@@ -357,8 +357,8 @@ def test_failing_plugins_are_contained_and_others_still_run(make_runner, caplog)
         str(r.exc_info[1]) for r in caplog.records if r.exc_info
     )
     assert "RaisingFactory raised" in messages
-    assert "NoneFactory returned None" in messages
-    assert "not a DurableInstrumentationPlugin" in messages
+    assert "NoneFactory gave None" in messages
+    assert "no DurableInstrumentationPlugin" in messages
 
 
 def test_a_keyboard_interrupt_from_a_hook_stops_the_invocation_and_every_plugin_ends(make_runner):
