@@ -159,6 +159,17 @@ _REFRESH: Final = object()  # an empty checkpoint: ask the service what changed
 _BARRIER: Final = object()  # nothing to send: wake the waiter once all before it is sent
 
 
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Raise ``exc`` again if it interrupts its thread (``KeyboardInterrupt``, ``SystemExit``).
+
+    The checkpointer turns every error of a call into a failure its waiters see; an
+    interruption of the thread that made the call (Ctrl-C, SIGTERM in the command
+    line) must also go on ending that thread's work, not become a retried invocation.
+    """
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        raise exc
+
+
 @dataclasses.dataclass(slots=True)
 class _Item:
     payload: Any  # OperationUpdate | _REFRESH | _BARRIER
@@ -468,22 +479,32 @@ class Checkpointer:
                     self._poke(due)
         if crash is not None:
             self._crashed(crash, batch or ())
+            _reraise_interrupt(crash)
         elif batch is not None:
             self._lead(batch)
         return waiter
 
     def _lead(self, batch: list[_Item]) -> None:
-        """Send ``batch`` on the calling thread, then hand the turn back to the thread."""
+        """Send ``batch`` on the calling thread, then hand the turn back to the thread.
+
+        An interruption of the calling thread (``KeyboardInterrupt``, ``SystemExit``)
+        fails the checkpointer for everyone else and is raised again here: it ends
+        the invocation, it is not a checkpoint failure to retry.
+        """
+        interrupted: BaseException | None = None
         try:
             self._send(batch)
         except BaseException as exc:
             self._crashed(exc, batch)
+            interrupted = exc
         with self._cond:
             self._sending = False
             if self._closing:
                 self._poke(None)
             elif self._queue:
                 self._poke(self._due_at())
+        if interrupted is not None:
+            _reraise_interrupt(interrupted)
 
     def _poke(self, due: float | None) -> None:
         """Make sure the thread looks at the queue by ``due`` (``None``: now). Lock held.
@@ -663,6 +684,7 @@ class Checkpointer:
         updates = [i.payload for i in batch if isinstance(i.payload, OperationUpdate)]
         needs_call = bool(updates) or any(i.payload is _REFRESH for i in batch)
         error: BaseException | None = None
+        raised: BaseException | None = None
         if needs_call and self._failure is None and not self._revoked:
             waited_for = (
                 {
@@ -676,7 +698,7 @@ class Checkpointer:
             try:
                 self._call(updates, waited_for)
             except BaseException as exc:
-                error = exc
+                error = raised = exc
         elif self._failure is not None:
             error = self._failure
         elif self._revoked:
@@ -686,6 +708,8 @@ class Checkpointer:
         for item in batch:
             if item.waiter is not None:
                 item.waiter.set(error)
+        if raised is not None:
+            _reraise_interrupt(raised)
 
     def _call(self, updates: list[OperationUpdate], waited_for: Collection[str] = ()) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())

@@ -48,8 +48,9 @@ End reports (E): one ``on_operation_end`` per operation per invocation
       their outcome (virtual children, FLAT branches, contexts whose value is
       rebuilt from their children) are the exception: their thread reports
       them directly, on each run of their body.
-  E2. Reports are written down on the checkpoint thread, ahead of the
-      response's merge into the state, and delivered elsewhere: by the first
+  E2. Reports are written down by whoever sends the checkpoint (the
+      checkpoint thread, or a blocked caller sending its own batch), ahead of
+      the response's merge into the state, and delivered afterwards: by the first
       thread that goes on to *use* the result, before it does. That is the
       thread that was blocked on that very checkpoint (the report is held for
       it), or any thread that reads the terminal operation afterwards (a
@@ -69,7 +70,7 @@ End reports (E): one ``on_operation_end`` per operation per invocation
 
 Change notifications (C)
   C1. After each checkpoint response in which some operation's status moved,
-      the checkpoint thread posts one notification (never calling a plugin).
+      its sender posts one notification (never calling a plugin).
   C2. A courier thread, started by the first post, delivers them in posting
       order. Posting never blocks and never queues: a post that finds an
       undelivered notification folds into it, keeping for every reported
@@ -440,7 +441,7 @@ class PluginExecutor:
         self._courier: _ChangeCourier | None = None  # guarded by _lock
         self._closing = False  # guarded by _lock: no courier starts after T7 began
         self._reports = _ReportBook()
-        # Statuses a response moved (C1); touched by the checkpoint thread only.
+        # Statuses a response moved (C1); touched by the checkpointer's sender, one at a time.
         self._moved: dict[str, Operation] = {}
 
     @property
@@ -790,7 +791,7 @@ class PluginExecutor:
             )
         )
 
-    # -- checkpoint responses (the checkpoint thread; it calls no plugin) ---------------
+    # -- checkpoint responses (whoever holds the sending turn; it calls no plugin) -------
 
     def before_publish(
         self,

@@ -55,7 +55,7 @@ class Invocation:
     Attributes:
         arn: The durable execution ARN.
         state: Known operations.
-        checkpointer: The checkpoint thread.
+        checkpointer: Batches and sends the invocation's checkpoints.
         clock: The time source.
         lambda_context: Lambda's context object (or a test double).
         logger: The base logger (before per-context fields).

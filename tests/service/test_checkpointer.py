@@ -360,6 +360,24 @@ class TestFailure:
             checkpointer.checkpoint(_update("a"))
         assert info.value is error
 
+    @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+    def test_an_interrupt_during_the_call_still_interrupts_the_caller(
+        self,
+        make: Callable[..., tuple[Checkpointer, FakeService]],
+        interrupt: type[BaseException],
+    ) -> None:
+        """Ctrl-C (or SystemExit) in a call made on the caller's thread reaches the caller.
+
+        It is not turned into a checkpoint failure to retry; the checkpointer is
+        failed for everyone else, so later checkpoints raise instead of sending.
+        """
+        checkpointer, service = make(FakeService([interrupt()]))
+        with pytest.raises(interrupt):
+            checkpointer.checkpoint(_update("a"))
+        with pytest.raises(CheckpointError):
+            checkpointer.checkpoint(_update("b"))
+        assert service.sent == [("a", "START")]
+
     def test_every_waiter_woken(
         self, make: Callable[..., tuple[Checkpointer, FakeService]]
     ) -> None:
