@@ -402,8 +402,9 @@ class Checkpointer:
 
     def _lead(self, batch: list[_Item]) -> None:
         """Send ``batch`` on the calling thread, then hand the turn back to the thread."""
+        interruption: BaseException | None = None
         try:
-            self._send(batch)
+            interruption = self._send(batch)
         except BaseException as exc:
             self._crashed(exc, batch)
         with self._cond:
@@ -412,6 +413,11 @@ class Checkpointer:
                 self._poke(None)
             elif self._queue:
                 self._poke(self._due_at())
+        if interruption is not None:
+            # Ctrl-C (or SystemExit) arrived in this thread during its own call: it
+            # ends this caller, as anywhere else in the handler; the others see the
+            # checkpointer failed.
+            raise interruption
 
     def _poke(self, due: float | None) -> None:
         """Make sure the thread looks at the queue by ``due`` (``None``: now). Lock held.
@@ -581,7 +587,8 @@ class Checkpointer:
         if not self._urgent:
             self._urgent_since = None
 
-    def _send(self, batch: list[_Item]) -> None:
+    def _send(self, batch: list[_Item]) -> BaseException | None:
+        """Send ``batch`` and wake its waiters; return a KeyboardInterrupt/SystemExit it met."""
         updates = [i.payload for i in batch if isinstance(i.payload, OperationUpdate)]
         needs_call = bool(updates) or any(i.payload is _REFRESH for i in batch)
         error: BaseException | None = None
@@ -603,11 +610,13 @@ class Checkpointer:
             error = self._failure
         elif self._revoked:
             error = SuspendExecution("the service revoked the checkpoint token")
+        interruption = error if isinstance(error, KeyboardInterrupt | SystemExit) else None
         if error is not None:
             error = self._fail(error)
         for item in batch:
             if item.waiter is not None:
                 item.waiter.set(error)
+        return interruption
 
     def _call(self, updates: list[OperationUpdate], waited_for: Collection[str] = ()) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())

@@ -51,10 +51,18 @@ from typing import Any
 _lock = threading.Lock()
 _counts: dict[str, int] = {}
 _released = threading.Event()
-_journal_fd: int | None = None
-_target: tuple[str, int] | None = None
-_signal_fd: int | None = None
-_pause = 20.0
+
+
+class _Settings:
+    """What ``install`` read from the environment."""
+
+    journal_fd: int | None = None
+    target: tuple[str, int] | None = None
+    signal_fd: int | None = None
+    pause = 20.0
+
+
+_settings = _Settings()
 
 
 def point(name: str) -> None:
@@ -62,10 +70,10 @@ def point(name: str) -> None:
     with _lock:
         count = _counts[name] = _counts.get(name, 0) + 1
         _journal(name)
-    if _target != (name, count) or _signal_fd is None:
+    if _settings.target != (name, count) or _settings.signal_fd is None:
         return
-    os.write(_signal_fd, f"{name} {count}\n".encode())
-    _released.wait(_pause)
+    os.write(_settings.signal_fd, f"{name} {count}\n".encode())
+    _released.wait(_settings.pause)
 
 
 def _after(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,8 +96,8 @@ def _before(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _journal(line: str) -> None:
-    if _journal_fd is not None:
-        os.write(_journal_fd, f"{line}\n".encode())
+    if _settings.journal_fd is not None:
+        os.write(_settings.journal_fd, f"{line}\n".encode())
 
 
 def _body(
@@ -180,16 +188,15 @@ def _release_on(handler: Any) -> Any:
 
 def install() -> None:
     """Mark the points (from the environment); see the module docstring."""
-    global _journal_fd, _target, _signal_fd, _pause
     journal = os.environ.get("DURABLE_KILL_JOURNAL")
     if journal:
-        _journal_fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        _settings.journal_fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     at = os.environ.get("DURABLE_KILL_AT")
     if at:
         name, _, k = at.rpartition(":")
-        _target = (name, int(k))
-        _signal_fd = int(os.environ["DURABLE_KILL_FD"])
-        _pause = float(os.environ.get("DURABLE_KILL_PAUSE", "20"))
+        _settings.target = (name, int(k))
+        _settings.signal_fd = int(os.environ["DURABLE_KILL_FD"])
+        _settings.pause = float(os.environ.get("DURABLE_KILL_PAUSE", "20"))
 
     from durable_exec._cli._driver import Driver
     from durable_exec._cli._workspace import Workspace

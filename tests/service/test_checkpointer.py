@@ -434,6 +434,34 @@ class TestFailure:
         assert info.value.is_retryable()
         assert info.value.__cause__ is bug
 
+    @pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit])
+    def test_interruption_of_the_sending_caller_is_raised_again(
+        self,
+        make: Callable[..., tuple[Checkpointer, FakeService]],
+        interruption: type[BaseException],
+    ) -> None:
+        """Ctrl-C (or SystemExit) during a call the caller makes itself ends that caller.
+
+        It is not turned into a retryable CheckpointError, which the command line
+        would answer by invoking again and carrying on after the user's Ctrl-C.
+        Everyone else sees the checkpointer failed.
+        """
+        raised = interruption()
+        threads: list[str] = []
+
+        def interrupted() -> CheckpointResult:
+            threads.append(threading.current_thread().name)
+            raise raised
+
+        checkpointer, _ = make(FakeService([interrupted]))
+        with pytest.raises(interruption) as info:
+            checkpointer.checkpoint(_update("a"))
+        assert info.value is raised
+        assert threads == [threading.current_thread().name]  # the caller sent it
+        assert isinstance(checkpointer.failure, CheckpointError)
+        with pytest.raises(CheckpointError):
+            checkpointer.checkpoint(_update("b"))
+
     def test_async_failure_surfaces(
         self, make: Callable[..., tuple[Checkpointer, FakeService]]
     ) -> None:
