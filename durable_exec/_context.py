@@ -481,7 +481,9 @@ class DurableContext:
 
         Args:
             name: Operation name.
-            config: Timeout, heartbeat timeout, serdes of the result (raw string by default).
+            config: Timeout, heartbeat timeout, serdes or ``result_type`` of the
+                result (by default ``result()`` returns the string sent, as it is,
+                never parsed as JSON).
         """
         if name:
             validate_name(name)
@@ -500,6 +502,19 @@ class DurableContext:
 
         On replay: a completed wait returns its stored result; the submitter never
         runs again once it has succeeded.
+
+        Args:
+            submitter: Called with the callback id and a context, inside a step:
+                hands the id to the system that will answer.
+            name: Operation name.
+            config: Timeout, heartbeat timeout, submitter retries, serdes or
+                ``result_type`` of the result.
+
+        Returns:
+            The callback's result: the string the external system sent, as it is
+            (``"approved"`` sent arrives as ``"approved"``; nothing parses it as
+            JSON), unless ``config`` has a serdes or a ``result_type`` that
+            decodes it.
 
         Raises:
             CallbackExternalError: The external system reported failure.

@@ -5,8 +5,9 @@ only when a factory is registered: the handler, the checkpointer and the
 operations hold ``None`` otherwise, so an execution without plugins pays one
 ``is None`` test per hook point.
 
-End hooks follow the operation's result. The checkpoint thread runs no hook:
-it *records* the end hook of every terminal operation a response reports,
+End hooks follow the operation's result. Whoever sends a checkpoint (the
+checkpoint thread, or a blocked caller sending its own batch) runs no hook: it
+*records* the end hook of every terminal operation a response reports,
 before the operation becomes readable, and queues a change notification. The
 thread that then observes the result runs the hook before acting on it: the
 caller blocked on the checkpoint, or a thread that reads the operation later
@@ -225,7 +226,7 @@ class PluginExecutor:
         self._lock = threading.Lock()
         self._end_hooks: dict[str, _EndHook] = {}  # guarded by _lock
         self._ended: set[str] = set()  # guarded by _lock
-        # Change notifications: built on the checkpoint thread only.
+        # Change notifications: built by the checkpointer's sender, one at a time.
         self._changed: dict[str, Operation] = {}
         self._change_thread: _ChangeThread | None = None  # guarded by _lock
         self._finished = False  # guarded by _lock: no change thread starts after the end
@@ -583,7 +584,7 @@ class PluginExecutor:
             )
         )
 
-    # -- checkpoint responses (the checkpoint thread) ---------------------------------
+    # -- checkpoint responses (whoever holds the checkpointer's sending turn) ----------
 
     def before_publish(
         self,

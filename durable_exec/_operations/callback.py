@@ -96,7 +96,8 @@ class Callback(Generic[T]):
         On replay: a completed callback returns (or raises) at once.
 
         Returns:
-            The result decoded by the config's serdes (by default the raw string sent).
+            The string the external system sent, as it is (never parsed as
+            JSON), unless the config's serdes or ``result_type`` decodes it.
 
         Raises:
             CallbackExternalError: The external system reported failure.

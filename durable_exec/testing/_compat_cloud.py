@@ -117,7 +117,11 @@ class DurableFunctionCloudTestRunner:
         raise NotImplementedError(msg)
 
     def send_callback_success(self, callback_id: str, result: bytes | None = None) -> None:
-        """Complete a callback (``SendDurableExecutionCallbackSuccess``)."""
+        """Complete a callback (``SendDurableExecutionCallbackSuccess``).
+
+        ``result`` is sent as it is; the handler's callback config decides how it
+        is read (by default the raw string, not JSON).
+        """
         kwargs: dict[str, Any] = {"CallbackId": callback_id}
         if result is not None:
             kwargs["Result"] = result

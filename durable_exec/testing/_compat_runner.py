@@ -380,7 +380,13 @@ class DurableFunctionTestRunner:
         raise TimeoutError(msg)
 
     def send_callback_success(self, callback_id: str, result: bytes | None = None) -> None:
-        """Complete a callback with ``result`` (raw bytes, as the API takes them)."""
+        """Complete a callback with ``result`` (raw bytes, as the API takes them).
+
+        The handler receives them as a string, not decoded as JSON, unless the
+        callback's config has a serdes or a ``result_type`` (as with the official
+        SDK): ``b"approved"`` arrives as ``"approved"``, ``b'"approved"'`` with
+        its double quotes.
+        """
         self._runner.send_callback_success(callback_id, result or b"")
 
     def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> None:
