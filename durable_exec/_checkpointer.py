@@ -262,7 +262,7 @@ class Checkpointer:
         finally:
             if self.observer is not None:
                 # This thread observes the operation's result: its end hook runs here.
-                self.observer.claim_end_hook(update.id, waiter=True)
+                self.observer.observe_terminal(update.id, own_checkpoint=True)
 
     def refresh(self, scope: Scope | None = None) -> None:
         """Ask the service what changed: a call (with whatever is queued) even if nothing is.
@@ -304,7 +304,7 @@ class Checkpointer:
             self._wait(waiter)
         finally:
             if self.observer is not None:
-                self.observer.claim_end_hook(update.id, waiter=True)
+                self.observer.observe_terminal(update.id, own_checkpoint=True)
 
     def add_producers(self, delta: int, *, starting: int = 0) -> None:
         """Tell the batcher that ``delta`` more (or fewer) threads may add updates.

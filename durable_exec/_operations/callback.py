@@ -109,7 +109,7 @@ class Callback(Generic[T]):
             raise CallbackError("Callback operation must exist")
         status = op.status
         if self._plugins is not None and op.is_terminal:
-            self._plugins.claim_end_hook(self.operation_id)
+            self._plugins.observe_terminal(self.operation_id)
         if status is OperationStatus.SUCCEEDED:
             return deserialize(
                 self._serdes or PASS_THROUGH_SERDES, op.result, self.operation_id, self._arn
