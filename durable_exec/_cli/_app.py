@@ -323,11 +323,14 @@ def _migrate_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
         description="Rewrite the imports of code written for the official SDK "
         "(aws_durable_execution_sdk_python -> durable_exec, "
         "aws_durable_execution_sdk_python_testing -> durable_exec.testing) in every .py "
-        "file under each PATH, in place, after printing the diff. Strings and comments "
-        "that mention the old modules, and imported names durable_exec lacks, are "
-        "reported. See docs/migrating.md.",
+        "file under each PATH, in place, after printing the diff. Strings naming the old "
+        "packages (patch targets, requirements), their names in pyproject.toml, setup.cfg, "
+        "tox.ini, Pipfile and requirements*.txt, and imported names durable_exec lacks are "
+        "reported with what to do. See docs/migrating.md.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="a .py file or a directory")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a .py file, a configuration file or a directory"
+    )
     parser.add_argument(
         "--check",
         action="store_true",

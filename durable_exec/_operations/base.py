@@ -168,7 +168,10 @@ class ContextCore:
         near: no durable work starts that could be cut off by Lambda's timeout.
         """
         if self.scope is not None and self.scope.cancelled:
-            raise BranchOrphaned
+            raise BranchOrphaned(
+                "this map/parallel branch's batch has completed: the branch stops here",
+                self.ids.peek(),
+            )
         deadline = self.invocation.deadline
         if deadline is not None and deadline.near():
             raise DeadlineApproaching

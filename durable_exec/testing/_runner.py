@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -64,6 +65,8 @@ class FakeLambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
+        self.client_context: Any = None
+        self.identity: Any = None
         self._clock = clock or VirtualClock()
         self._deadline = self._clock.monotonic() + timeout
         self._remaining_ms = remaining_ms
@@ -73,6 +76,10 @@ class FakeLambdaContext:
         if self._remaining_ms is not None:
             return self._remaining_ms()
         return max(0, int((self._deadline - self._clock.monotonic()) * 1000))
+
+    def log(self, msg: str) -> None:
+        """Write ``msg`` to standard output, as Lambda writes it to the function's log stream."""
+        sys.stdout.write(str(msg))
 
 
 @dataclasses.dataclass
