@@ -128,10 +128,7 @@ class BatchResult(Generic[R]):
                     )
                 raise rebuild_error(item.error, ChildContextError)
         if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
-            raise BatchCompletionError(
-                self.completion_reason,
-                "Batch completed as failed by should_complete (CUSTOM_COMPLETION_FAILED)",
-            )
+            raise BatchCompletionError(self.completion_reason)
 
     @property
     def status(self) -> BatchItemStatus:

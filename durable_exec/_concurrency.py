@@ -168,8 +168,8 @@ def run_batch(
     """
     if completion.min_successful is not None and completion.min_successful > len(branches):
         raise ValidationError(
-            f"min_successful cannot be greater than total items: "
-            f"{completion.min_successful} > {len(branches)}"
+            f"min_successful={completion.min_successful} can never be met by "
+            f"{len(branches)} item(s); lower min_successful or pass more items"
         )
     op_id = core.next_id()
     parent = core.record_parent

@@ -169,9 +169,15 @@ class CompletionDecision:
 
     def __post_init__(self) -> None:
         if self.complete and self.outcome is None:
-            raise ValidationError("outcome is required when complete is True")
+            raise ValidationError(
+                "a CompletionDecision that completes the batch needs an outcome "
+                "(SUCCEEDED or FAILED); build it with complete_batch(outcome)"
+            )
         if not self.complete and self.outcome is not None:
-            raise ValidationError("outcome must be None when complete is False")
+            raise ValidationError(
+                f"a CompletionDecision that keeps the batch running cannot carry an "
+                f"outcome (got {self.outcome!r}); use continue_batch() without one"
+            )
 
 
 def continue_batch() -> CompletionDecision:
@@ -232,7 +238,7 @@ class CompletionConfig:
             not _is_int(self.min_successful) or self.min_successful < 1
         ):
             raise ValidationError(
-                f"min_successful must be an int of at least 1, got {self.min_successful!r}"
+                f"min_successful takes a whole number of 1 or more, got {self.min_successful!r}"
             )
         if self.tolerated_failure_count is not None and (
             not _is_int(self.tolerated_failure_count) or self.tolerated_failure_count < 0
@@ -249,20 +255,23 @@ class CompletionConfig:
             or not 0 <= pct <= 100
         ):
             raise ValidationError(
-                f"tolerated_failure_percentage must be between 0 and 100, got {pct!r}"
+                f"tolerated_failure_percentage is a percentage (0 to 100 inclusive), got {pct!r}"
             )
         if self.should_complete is not None:
             if not callable(self.should_complete):
-                raise ValidationError("should_complete must be callable")
+                raise ValidationError(
+                    f"should_complete takes a function of the CompletionStatus, "
+                    f"got {self.should_complete!r}"
+                )
             if (
                 self.min_successful is not None
                 or self.tolerated_failure_count is not None
                 or pct is not None
             ):
                 raise ValidationError(
-                    "should_complete cannot be combined with min_successful, "
-                    "tolerated_failure_count or tolerated_failure_percentage; "
-                    "decide everything in the predicate"
+                    "a CompletionConfig with should_complete takes no thresholds "
+                    "(min_successful, tolerated_failure_count, tolerated_failure_percentage); "
+                    "check those counts inside the predicate instead"
                 )
 
     @property

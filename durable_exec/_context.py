@@ -237,7 +237,7 @@ class DurableContext:
             The child context; its :attr:`is_virtual` is ``is_virtual``.
 
         Raises:
-            ValidationError: ``operation_id`` is not a non-empty string.
+            ValidationError: ``operation_id`` is empty or not a ``str``.
         """
         if not isinstance(operation_id, str) or not operation_id:
             raise ValidationError(
@@ -351,7 +351,7 @@ class DurableContext:
         name: str | None = None,
         config: ChildConfig[T] | None = None,
     ) -> T:
-        """Run ``func`` in a child context: its own operation ids, one checkpointed result.
+        """Call ``func`` with a nested context that has its own operation ids and one stored result.
 
         On replay: a finished child returns its stored result (or raises its stored
         :class:`~durable_exec.ChildContextError`) without running ``func``; an
@@ -398,7 +398,7 @@ class DurableContext:
     ) -> BatchResult[T]:
         """Run ``func(context, item, index, inputs)`` for every item, concurrently.
 
-        Each item runs in its own child context (SubType ``MapIteration``) on a
+        Every item gets a child context of its own (SubType ``MapIteration``) on a
         thread pool; ``config.max_concurrency`` bounds the items in flight (running
         or suspended). Item failures are captured in the result, not raised. By
         default the map stops scheduling at the first failure; set

@@ -229,7 +229,9 @@ class BatchCompletionError(DurableOperationError):
     ) -> None:
         reason = getattr(completion_reason, "value", completion_reason)
         super().__init__(
-            message or f"the batch's should_complete decided it FAILED ({reason})",
+            message
+            or f"the map/parallel failed because its should_complete predicate returned "
+            f"a FAILED decision ({reason}); see BatchResult.all for each item's outcome",
             error_type,
             data,
             stack_trace,

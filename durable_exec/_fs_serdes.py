@@ -1,7 +1,7 @@
 """FileSystemSerDes: values kept as files on a shared mount, checkpoints hold a pointer.
 
-A checkpoint stores at most 256 KiB per operation. With an Amazon S3 Files or
-Amazon EFS mount attached to the function, this serdes writes values there and
+A checkpoint stores at most 256 KiB per operation. When the function has a shared
+mount attached (EFS, or S3 Files), this serdes writes values there and
 checkpoints a small JSON envelope instead:
 
 * ``{"file": "<path>"}``: the value is in that file (``ALWAYS`` mode, or an

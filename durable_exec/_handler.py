@@ -421,7 +421,7 @@ def _start_plugins(
         lambda_context=lambda_context,
         execution_input=user_input,
         operations_provider=lambda: {op.id: op for op in state.operations()},
-        # What changed while the execution was suspended (waits, callbacks, invokes).
+        # The envelope's UpdatedOperationIds: waits, callbacks, invokes the service settled.
         updated_operation_ids=[u for u in updated if isinstance(u, str)]
         if isinstance(updated, list)
         else [],

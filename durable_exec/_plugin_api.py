@@ -3,8 +3,8 @@
 A plugin observes executions without taking part in them: OpenTelemetry
 tracing, metrics, audit logs. Register *factories* with
 ``@durable_execution(plugins=[MyFactory()])`` (or name installed ones in
-``DURABLE_EXECUTION_PLUGINS``); each factory's ``create_plugin(info)`` builds
-one plugin instance per invocation, which then receives:
+``DURABLE_EXECUTION_PLUGINS``); every invocation calls each factory's
+``create_plugin(info)`` for a fresh plugin, which then receives:
 
 * ``on_invocation_start`` / ``on_invocation_end``: on the handler's thread,
   before the handler runs and after every other hook of the invocation;
@@ -15,9 +15,9 @@ one plugin instance per invocation, which then receives:
   ``wait_for_condition`` check, on the thread that runs it;
 * ``on_operation_end``: once an operation is terminal, on the thread that
   observes its result, before that result reaches user code (once per
-  operation per invocation; an operation replayed from an earlier invocation's
-  terminal checkpoint is not reported again, except a child context whose body
-  runs again because it has no stored result);
+  operation per invocation; an operation that finished in an earlier
+  invocation is reported only by that invocation, save for a child context
+  re-run on replay because its result was never stored);
 * ``on_operation_change``: after each checkpoint response that changed
   operation statuses, on a per-invocation thread (several responses may be
   merged into one call);
@@ -291,9 +291,9 @@ class InvocationStartInfo(InvocationInfo):
     """An invocation starts.
 
     Attributes:
-        updated_operations: The operations that changed while the execution was
-            suspended (a wait that elapsed, a callback answered, an invoke that
-            finished): ``UpdatedOperationIds`` of the invocation.
+        updated_operations: The operations the service settled since the last
+            invocation ended (elapsed waits, answered callbacks, finished
+            invokes): ``UpdatedOperationIds`` of the invocation.
     """
 
     updated_operations: dict[str, OperationInfo] = dataclasses.field(
@@ -430,8 +430,8 @@ class DurableInstrumentationPlugin:
 class DurableInstrumentationPluginFactory(Protocol):
     """What ``plugins=[...]`` takes: an object that makes a fresh plugin for every invocation.
 
-    Keep what outlives an invocation (an exporter, configuration) on the
-    factory, and per-invocation state on the plugin::
+    Long-lived things (exporters, settings) belong on the factory; state of
+    one invocation belongs on the plugin::
 
         class AuditFactory:
             def __init__(self, sink):

@@ -141,7 +141,7 @@ def _declared_group(klass: type, factory_class: type) -> str | None:
     if group is not None and (type(group) is not str or not group.strip()):
         raise PluginLoadError(
             f"plugin factory {_dotted_name(factory_class)} declares exclusive_group {group!r}; "
-            "it must be None or a non-empty string."
+            "declare a group name (a str with text in it), or None for no group."
         )
     return group
 

@@ -60,7 +60,7 @@ End reports (E): one ``on_operation_end`` per operation per invocation
       code never gets a result ahead of the plugins.
   E4. Delivering a report first delivers the unclaimed reports of the
       operation's descendants, bottom level first, so a child always ends
-      before its parent (a callback created and never awaited, for one).
+      before its parent (for instance a callback whose result nobody asked for).
   E5. Reports nobody used are delivered by the handler thread after the
       operation threads are gone, oldest first, each with its descendants
       as in E4.
@@ -493,7 +493,7 @@ class PluginExecutor:
             lambda_context: Lambda's context (its ``aws_request_id`` is reported).
             execution_input: The handler's input; plugins get a deep copy.
             operations_provider: Returns the known operations, keyed by id.
-            updated_operation_ids: What changed while the execution was suspended.
+            updated_operation_ids: The envelope's ``UpdatedOperationIds``.
         """
         if not self._factories:
             return
@@ -775,7 +775,7 @@ class PluginExecutor:
         error: ErrorObject | None = None,
         is_replayed: bool = False,
     ) -> None:
-        """A child context without a terminal checkpoint of its own finished (E1)."""
+        """A child context that records no SUCCEED/FAIL of its own has finished (E1)."""
         self._call_plugins(
             OperationEndInfo(
                 operation_id=ref.operation_id,

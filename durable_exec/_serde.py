@@ -106,7 +106,7 @@ class PassThroughSerDes(SerDes[Any]):
     """Strings go through unchanged (the default for callback results); so does ``None``."""
 
     def serialize(self, value: Any, serdes_context: SerDesContext) -> str | None:
-        """Return ``value`` itself; it must be a string or ``None`` (nothing stored)."""
+        """Return ``value`` unchanged: a ``str``, or ``None`` to store nothing."""
         if value is not None and not isinstance(value, str):
             raise TypeError(f"PassThroughSerDes takes str or None, got {type(value).__name__}")
         return value
@@ -161,7 +161,10 @@ def _wrap(value: Any) -> dict[str, Any]:
         out: dict[Any, Any] = {}
         for key, item in value.items():
             if isinstance(key, tuple):
-                raise SerDesError("Tuple keys not supported")
+                raise SerDesError(
+                    f"cannot encode dict key {key!r}: tuple keys have no JSON form; "
+                    "use str or int keys"
+                )
             # Keys go to json as they are (True -> "true", None -> "null"), as in the
             # official SDK; str(key) would write "True" and "None".
             out[key] = _wrap(item)
@@ -230,7 +233,10 @@ def _decode(tag: Any, value: Any) -> Any:
     if extra is not None:
         return extra[2]({k: _unwrap(v) for k, v in _expect(value, dict).items()})
     if isinstance(tag, str) and len(tag) <= 8 and tag.isalnum():
-        raise SerDesError(f'Unknown type tag: "{tag}"')
+        raise SerDesError(
+            f'cannot decode type tag "{tag}": this SDK does not know it '
+            "(written by a newer SDK or another serdes?)"
+        )
     raise SerDesError(f"Unknown type tag (a {type(tag).__name__} that is no tag)")
 
 
@@ -264,7 +270,10 @@ class ExtendedTypeSerDes(SerDes[Any]):
         if _is_plain(node):
             return node
         if not (isinstance(node, dict) and "t" in node and "v" in node):
-            raise SerDesError('Malformed envelope: missing "t" or "v" at root.')
+            raise SerDesError(
+                'cannot decode: the payload is neither plain JSON nor a {"t": ..., "v": ...} '
+                "envelope; decode it with the serdes that wrote it"
+            )
         return _decode(node["t"], node["v"])
 
 

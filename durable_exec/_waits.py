@@ -117,9 +117,9 @@ class WaitStrategyConfig(Generic[T]):
             raise ValidationError("should_continue_polling must be callable as (state) -> bool")
         check_backoff_settings(self.max_attempts, self.backoff_rate)
         if to_seconds(self.initial_delay, what="initial_delay") < 1:
-            raise ValidationError("initial_delay must be at least 1 second")
+            raise ValidationError("initial_delay is below the 1 second minimum; use 1 s or more")
         if to_seconds(self.max_delay, what="max_delay") < 1:
-            raise ValidationError("max_delay must be at least 1 second")
+            raise ValidationError("max_delay is below the 1 second minimum; use 1 s or more")
 
     @property
     def initial_delay_seconds(self) -> int:
@@ -145,8 +145,9 @@ class _ExponentialWait(Generic[T]):
             return WaitForConditionDecision.stop_polling()
         if attempt >= c.max_attempts:
             raise WaitForConditionError(
-                f"wait_for_condition exhausted {c.max_attempts} attempts "
-                "before the condition was met"
+                f"wait_for_condition gave up after max_attempts={c.max_attempts} checks: "
+                "should_continue_polling still returned True; raise max_attempts or "
+                "check the polled state"
             )
         capped = capped_backoff(
             to_seconds(c.initial_delay), c.backoff_rate, attempt, to_seconds(c.max_delay)

@@ -1,6 +1,6 @@
 """Values kept on a shared file system (the official SDK's ``filesystem_serdes`` module).
 
-:class:`FileSystemSerDes` writes values to an Amazon S3 Files or Amazon EFS mount
+:class:`FileSystemSerDes` writes values to a shared mount (EFS, or S3 Files)
 and checkpoints a pointer (with an optional inline preview), in ``ALWAYS`` or
 ``OVERFLOW`` mode. Envelopes and files are the official SDK's, so either SDK
 reads what the other wrote.

@@ -1,8 +1,8 @@
 """Playing Lambda for local executions that outlive the process.
 
 :class:`Driver` invokes an execution's handler whenever the service has news
-for it, performs the chained invokes it starts (a durable target runs as a
-child execution, a plain one is called), and moves time: a virtual clock
+for it, performs the chained invokes it starts (it starts a new local
+execution for a durable target and calls a plain one directly), and moves time: a virtual clock
 jumps to the next timer, the system clock is waited on in short slices (so a
 callback answered from another terminal is seen within half a second). It
 stops when the execution ends or waits for something only a person can give:

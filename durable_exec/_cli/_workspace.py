@@ -744,7 +744,7 @@ class Workspace:
             lambda service, cid: service.send_durable_execution_callback_heartbeat(CallbackId=cid),
         )
 
-    def stop(self, arn: str, message: str = "Execution stopped by user request") -> str:
+    def stop(self, arn: str, message: str = "Stopped from the durable-exec workspace") -> str:
         """Stop a running execution (STOPPED); return its status afterwards."""
         self.summary(arn)
         service = self.service(arn)

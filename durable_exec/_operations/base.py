@@ -335,7 +335,10 @@ def rebuild_error(error: ErrorObject | None, wrapper: type[DurableOperationError
         wrapper: The operation's error class.
     """
     if error is None:
-        return wrapper("Unknown error. No ErrorObject exists on the Checkpoint Operation.")
+        return wrapper(
+            "the history marks this operation FAILED but stores no error details; "
+            "the failure's cause is unknown (inspect the execution's history)"
+        )
     return error.as_operation_error(wrapper)
 
 

@@ -106,7 +106,10 @@ class Callback(Generic[T]):
         """
         op = self._state.get(self.operation_id)
         if op is None:
-            raise CallbackError("Callback operation must exist")
+            raise CallbackError(
+                f"callback {self.operation_id} is missing from the execution state although "
+                "create_callback recorded it; this is an SDK bug, please report it"
+            )
         status = op.status
         if self._plugins is not None and op.is_terminal:
             self._plugins.observe_terminal(self.operation_id)

@@ -49,7 +49,7 @@ def run_child(
     error_class: type[DurableOperationError] = ChildContextError,
     pass_core: bool = False,
 ) -> T:
-    """Run ``func`` in a child context; see ``DurableContext.run_in_child_context``.
+    """Call ``func`` with a nested context; see ``DurableContext.run_in_child_context``.
 
     With ``pass_core``, ``func`` receives the child's :class:`ContextCore` instead of
     a public context (for operations built from other operations).

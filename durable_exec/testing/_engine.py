@@ -86,13 +86,13 @@ _CALLBACK_TIMEOUT_ERROR: Final = {
 }
 _HEARTBEAT_TIMEOUT_ERROR: Final = {
     "ErrorType": "Callback.Heartbeat",
-    "ErrorMessage": "Callback timed out on heartbeat",
+    "ErrorMessage": "No heartbeat arrived within the callback's heartbeat timeout",
 }
 _CALLBACK_ID_RE: Final = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _OUTPUT_ERROR_TYPE: Final = "InvalidParameterValueException"
 NOTHING_PENDING: Final = (
     "The invocation returned PENDING but nothing is pending: no STARTED WAIT, CALLBACK or "
-    "CHAINED_INVOKE, no STEP awaiting a retry, and no change the handler has not seen."
+    "CHAINED_INVOKE, no STEP awaiting a retry, and no settled operation left to report."
 )
 
 

@@ -117,8 +117,8 @@ class LocalDurableService:
       and FAIL are accepted from STARTED or READY, as in AWS's emulator. START
       keeps the previous attempt's Result and Error, so a wait-for-condition's
       state survives a crash between START and the next RETRY.
-    * ``NewExecutionState.Operations`` holds every operation changed since the
-      previous checkpoint response or invocation envelope, by this batch or by
+    * ``NewExecutionState.Operations`` lists each operation updated after the
+      last checkpoint response or invocation envelope was sent, by this batch or by
       the service (timers, callbacks, chained invokes), in start order, in one
       page (no ``NextMarker``).
     * A batch that ends the execution (EXECUTION SUCCEED/FAIL) is answered
@@ -531,7 +531,7 @@ class LocalDurableService:
         error = (
             check_error_object(Error, "Error")
             if Error is not None
-            else {"ErrorMessage": "Execution stopped by user request"}
+            else {"ErrorMessage": "StopDurableExecution was called without an Error"}
         )
         with self._lock, self._store.transaction():
             now = self._clock.now()

@@ -167,7 +167,11 @@ class TestCompletionRules:
         result = make_runner(handler).run()
         assert result.result == [
             "CUSTOM_COMPLETION_FAILED",
-            "Batch completed as failed by should_complete (CUSTOM_COMPLETION_FAILED)",
+            (
+                "the map/parallel failed because its should_complete predicate returned a "
+                "FAILED decision (CUSTOM_COMPLETION_FAILED); see BatchResult.all for each "
+                "item's outcome"
+            ),
         ]
         assert seen[0] == (0, 0, 3)
 
@@ -234,7 +238,10 @@ class TestValidation:
             return None
 
         result = make_runner(handler).run()
-        assert result.result == "min_successful cannot be greater than total items: 3 > 2"
+        assert result.result == (
+            "min_successful=3 can never be met by 2 item(s); "
+            "lower min_successful or pass more items"
+        )
         assert result.api_calls == 0
 
 

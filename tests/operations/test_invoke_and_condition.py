@@ -175,7 +175,8 @@ class TestWaitForCondition:
 
         result = make_runner(handler).run()
         assert result.result == (
-            "wait_for_condition exhausted 2 attempts before the condition was met"
+            "wait_for_condition gave up after max_attempts=2 checks: should_continue_polling "
+            "still returned True; raise max_attempts or check the polled state"
         )
 
     def test_a_raising_check_fails_the_operation(self, make_runner):

@@ -206,7 +206,7 @@ def test_the_first_problem_in_registration_order_is_the_one_reported():
         load_configured_plugins(
             [Grouped("a"), OtherGrouped("b"), BadlyGrouped("c")], environment={}
         )
-    with pytest.raises(PluginLoadError, match="non-empty string"):
+    with pytest.raises(PluginLoadError, match="declare a group name"):
         load_configured_plugins([BadlyGrouped("c"), Grouped("a")], environment={})
 
 

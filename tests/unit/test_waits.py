@@ -107,14 +107,15 @@ class TestCreateWaitStrategy:
         assert strategy(None, 2) == WaitForConditionDecision.stop_polling()
         assert strategy(None, 99) == WaitForConditionDecision.stop_polling()
 
-    def test_exhaustion_raises_with_the_official_message(self):
-        """Running out of attempts raises WaitForConditionError with the official message."""
+    def test_exhaustion_raises_saying_how_many_checks_ran(self):
+        """Running out of attempts raises WaitForConditionError naming max_attempts."""
         strategy = create_wait_strategy(WaitStrategyConfig(keep_polling, max_attempts=2))
         strategy(None, 1)
         with pytest.raises(WaitForConditionError) as caught:
             strategy(None, 2)
         assert caught.value.message == (
-            "wait_for_condition exhausted 2 attempts before the condition was met"
+            "wait_for_condition gave up after max_attempts=2 checks: should_continue_polling "
+            "still returned True; raise max_attempts or check the polled state"
         )
         assert caught.value.error_type == (
             "aws_durable_execution_sdk_python.exceptions.WaitForConditionError"
