@@ -113,8 +113,9 @@ class Deadline:
 
     Lambda kills an invocation at its timeout. The SDK stops starting durable
     work ``margin`` seconds before that (:meth:`near`), so it can flush what is
-    queued and end the invocation cleanly; no blocking wait of the SDK outlasts
-    :meth:`remaining`.
+    queued and end the invocation cleanly. Waits for other threads end half the
+    margin before the timeout (:meth:`until_cutoff`), leaving the flush the other
+    half; no blocking wait of the SDK outlasts :meth:`remaining`.
 
     Args:
         clock: Where elapsed time is read (``monotonic``).
@@ -158,6 +159,14 @@ class Deadline:
     def until_near(self) -> float:
         """Seconds until :meth:`near` becomes true (never negative)."""
         return max(0.0, self._soft - self._clock.monotonic())
+
+    def until_cutoff(self) -> float:
+        """Seconds a wait for other threads may still take (never negative).
+
+        Such waits (branches finishing, pools joining) end half the margin before
+        Lambda's timeout: the other half is the final flush's and the return's.
+        """
+        return max(0.0, self._hard - self.margin / 2 - self._clock.monotonic())
 
     def __repr__(self) -> str:
         return f"Deadline(remaining={self.remaining():.3f}s, margin={self.margin:.3f}s)"

@@ -114,8 +114,7 @@ class Invocation:
         end = (
             None
             if deadline is None
-            else SYSTEM_CLOCK.monotonic()
-            + max(deadline.remaining() - deadline.margin / 2, JOIN_FLOOR)
+            else SYSTEM_CLOCK.monotonic() + max(deadline.until_cutoff(), JOIN_FLOOR)
         )
         alive: list[threading.Thread] = []
         while True:
