@@ -37,9 +37,9 @@ from durable_exec._config import (
     MapConfig,
     ParallelBranch,
     ParallelConfig,
+    RetryStrategyField,
     StepConfig,
     WaitForCallbackConfig,
-    as_retry_strategy,
     validate_name,
 )
 from durable_exec._durations import Duration, DurationLike, delay_seconds
@@ -74,7 +74,7 @@ from durable_exec._results import (
     invoke_result_serdes,
     result_serdes,
 )
-from durable_exec._retry import RetryDecision, create_retry_strategy
+from durable_exec._retry import create_retry_strategy
 from durable_exec._saga import STEP_BINDER, Saga
 from durable_exec._waits import WaitForConditionCheckContext, WaitForConditionConfig
 
@@ -864,12 +864,9 @@ class WithRetryConfig(Generic[T]):
         child_context_config: Config of that child context.
     """
 
-    retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
+    retry_strategy: RetryStrategyField = RetryStrategyField()
     wrap_with_run_in_child_context: bool = True
     child_context_config: ChildConfig[T] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
 
 
 def with_retry(

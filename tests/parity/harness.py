@@ -212,7 +212,7 @@ def settle_official_batches() -> None:
                 raise RuntimeError(f"{len(running)} official branches still running")
             super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
-    executor.ThreadPoolExecutor = SettlingPool  # type: ignore[misc]
+    executor.ThreadPoolExecutor = SettlingPool  # type: ignore[attr-defined]
 
 
 def is_truncation_of(run: Outcome, settled: Outcome) -> bool:

@@ -229,7 +229,9 @@ def test_waits_for_running_branches_leave_the_final_flush_its_half_of_the_margin
 
     @durable_execution
     def handler(event: Any, context: Any) -> Any:
-        config = MapConfig(completion_config=CompletionConfig(min_successful=min_successful))
+        config: MapConfig[Any] = MapConfig(
+            completion_config=CompletionConfig(min_successful=min_successful)
+        )
         return context.map([0, 1], item, name="pair", config=config).get_results()
 
     service = LocalDurableService(clock)
