@@ -816,6 +816,67 @@ def render_targets(items: list[Target]) -> str:
     return "\n".join(lines)
 
 
+def render_headline(results: dict[str, Any]) -> str:
+    """What decides cost: SDK CPU per step, and calls and wall time under latency.
+
+    Medians with the range of the repetitions (min-max), so the noise shows.
+    """
+    fake = results.get("fake", {})
+    lines = [
+        "| figure | durable_exec | official | ours/official |",
+        "|---|---:|---:|---:|",
+    ]
+
+    def spread(values: list[float], scale: float, unit: str) -> str:
+        lo, mid, hi = min(values) * scale, _median(values) * scale, max(values) * scale
+        digits = 0 if mid >= 100 else (1 if mid >= 10 else 2)
+        return f"{mid:,.{digits}f} {unit} ({lo:,.{digits}f}-{hi:,.{digits}f})"
+
+    for label, per_sdk in fake.items():
+        d, o = per_sdk.get(OURS), per_sdk.get(OFFICIAL)
+        if d is None:
+            continue
+        kind, n, ms = label.split()[0], d["n"], d.get("latency_ms") or 0.0
+        rows: list[tuple[str, str, str, float | None]] = []
+        if kind == "seq" and not ms and n >= 1000:
+            cpu = [v / n for v in d["sdk_cpu"]]
+            cpu_o = [v / n for v in o["sdk_cpu"]] if o else None
+            rows.append(
+                (
+                    f"SDK CPU per sequential step ({label})",
+                    spread(cpu, 1e6, "us"),
+                    spread(cpu_o, 1e6, "us") if cpu_o else "—",
+                    _median(cpu) / _median(cpu_o) if cpu_o else None,
+                )
+            )
+        elif ms and (kind in SHAPES or kind in ("map", "seq")):
+            scale, unit = (1.0, "s") if _median(d["wall"]) >= 1 else (1e3, "ms")
+            if kind == "seq":
+                scale, unit = 1e3 / n, "ms/step"
+            bound = d.get("calls_bound")
+            calls = f"{d['calls']} calls" + (f" (bound {bound})" if bound else "")
+            calls_o = f"{o['calls']} calls" if o else "—"
+            rows.append(
+                (
+                    f"{label}: checkpoint calls",
+                    calls,
+                    calls_o,
+                    d["calls"] / o["calls"] if o else None,
+                )
+            )
+            rows.append(
+                (
+                    f"{label}: wall",
+                    spread(d["wall"], scale, unit),
+                    spread(o["wall"], scale, unit) if o else "—",
+                    _median(d["wall"]) / _median(o["wall"]) if o else None,
+                )
+            )
+        for name, ours, official, ratio in rows:
+            lines.append(f"| {name} | {ours} | {official} | {_fmt_ratio(ratio)} |")
+    return "\n".join(lines)
+
+
 def render_bound(results: dict[str, Any]) -> str:
     """Calls and wall time of every workload run under latency, against the bound."""
     lines = [
@@ -1190,7 +1251,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{meta['loadavg_end'][0]:.2f}; medians of {sizes.reps} repetitions "
         f"({sizes.big_reps} for 10,000-sized workloads)\n"
     )
-    print("## Figures\n")
+    print("## What decides cost (medians, range of the repetitions in brackets)\n")
+    print(render_headline(results))
+    print("\n## Figures\n")
     print(render_table(rows))
     if results.get("decode"):
         print("\n## Replay decode: generic decoder vs hand-rolled codec\n")

@@ -15,6 +15,8 @@ Example:
     ...     return context.step(add(1, 2))
 """
 
+import typing as _typing
+
 from durable_exec._batch import BatchItem, BatchResult, CompletionReason
 from durable_exec._config import (
     BatchItemStatus,
@@ -90,7 +92,6 @@ from durable_exec._retry import (
     create_linear_retry_strategy,
     create_retry_strategy,
 )
-from durable_exec._saga import Saga
 from durable_exec._serde import (
     ExtendedTypeSerDes,
     JsonSerDes,
@@ -98,8 +99,6 @@ from durable_exec._serde import (
     SerDes,
     SerDesContext,
 )
-from durable_exec._transport_logs import quiet_transport_logs
-from durable_exec._typed import TypedSerDes
 from durable_exec._version import __version__
 from durable_exec._waits import (
     WaitForConditionCheckContext,
@@ -109,6 +108,11 @@ from durable_exec._waits import (
     create_wait_strategy,
 )
 from durable_exec._wire import ErrorObject
+
+if _typing.TYPE_CHECKING:
+    from durable_exec._saga import Saga
+    from durable_exec._transport_logs import quiet_transport_logs
+    from durable_exec._typed import TypedSerDes
 
 __all__ = [
     "BatchCompletionError",
@@ -199,3 +203,26 @@ __all__ = [
     "quiet_transport_logs",
     "with_retry",
 ]
+
+# Rarely used names load their modules on first access, so ``import durable_exec``
+# does not pay for them (a handler that declares no result type, runs no saga...).
+_LAZY = {
+    "Saga": "durable_exec._saga",
+    "TypedSerDes": "durable_exec._typed",
+    "quiet_transport_logs": "durable_exec._transport_logs",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'durable_exec' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - only on first access of a lazy name
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,8 +8,10 @@ blocks until its coroutine is done, exactly as it would on a synchronous body.
 
 The loop is registered with the invocation like a thread pool: before the
 handler returns, the SDK stops it, cancels whatever still runs on it, closes
-it and joins its thread (bounded by the invocation's deadline). ``asyncio`` is
-imported only when the first async body runs.
+it and joins its thread (bounded by the invocation's deadline). This module
+(and ``asyncio``) is imported only when the first async body runs; telling an
+``async def`` body apart (``is_async``) lives with the decorators in
+:mod:`durable_exec._context`.
 
 Rules that keep this safe:
 
@@ -43,25 +45,11 @@ if TYPE_CHECKING:
 
     from durable_exec._operations.base import ContextCore, Invocation
 
-__all__ = ["ASYNC_MARKER", "EventLoopThread", "is_async", "run_awaitable"]
-
-ASYNC_MARKER = "_durable_is_async"
-"""Attribute the SDK's decorators set when the function they wrap is ``async def``."""
+__all__ = ["EventLoopThread", "run_awaitable"]
 
 _LOCK = threading.Lock()
 _LOOPS: weakref.WeakKeyDictionary[Invocation, EventLoopThread] = weakref.WeakKeyDictionary()
 _LOOP_THREADS: set[int] = set()  # thread ids of live loops; guarded by _LOCK (writes)
-
-
-_CO_COROUTINE = inspect.CO_COROUTINE
-
-
-def is_async(func: Any) -> bool:
-    """Whether ``func`` is an ``async def`` function (or an SDK wrapper around one)."""
-    code = getattr(func, "__code__", None)
-    if code is not None:  # a plain function: read its flags (the common, fast case)
-        return bool(code.co_flags & _CO_COROUTINE) or bool(getattr(func, ASYNC_MARKER, False))
-    return inspect.iscoroutinefunction(func) or bool(getattr(func, ASYNC_MARKER, False))
 
 
 class EventLoopThread:

@@ -10,20 +10,25 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_exec._config import BatchItemStatus, CompletionConfig
 from durable_exec._errors import BatchCompletionError, ChildContextError
 from durable_exec._operations.base import rebuild_error
 from durable_exec._serde import register_extended_type
+from durable_exec._typed_generics import register_generic
 from durable_exec._wire import ErrorObject
+
+if TYPE_CHECKING:
+    from durable_exec._typed import Converter
 
 __all__ = [
     "BatchItem",
     "BatchResult",
     "CompletionPolicy",
     "CompletionReason",
+    "batch_converter",
     "infer_reason",
     "summary_envelope",
 ]
@@ -245,3 +250,50 @@ def summary_envelope(
     if generator is not None:
         envelope["summary"] = str(generator(result))
     return json.dumps(envelope)
+
+
+def batch_converter(items: Sequence[Converter | None], name: str) -> Converter:
+    """Take a BatchResult apart (and rebuild it) with each index's declared item type."""
+    from durable_exec._typed import Converter, TypeMismatchError  # noqa: PLC0415
+
+    def item_converter(index: int) -> Converter | None:
+        if len(items) == 1:
+            return items[0]
+        return items[index] if index < len(items) else None
+
+    def convert(batch: Any, step: Callable[[Converter, Any], Any]) -> Any:
+        if not isinstance(batch, BatchResult):
+            raise TypeMismatchError(name, type(batch).__name__)
+        rebuilt = []
+        for item in batch.all:
+            converter = item_converter(item.index)
+            if converter is None or item.status is not BatchItemStatus.SUCCEEDED:
+                rebuilt.append(item)
+                continue
+            try:
+                result = step(converter, item.result)
+            except TypeMismatchError as exc:
+                exc.path.append(f".all[{item.index}].result")
+                raise
+            rebuilt.append(BatchItem(item.index, item.status, result, item.error))
+        return BatchResult(rebuilt, batch.completion_reason)
+
+    def dump(batch: Any, json_mode: bool) -> Any:
+        return convert(batch, lambda c, v: c.dump(v, json_mode))
+
+    def load(data: Any) -> Any:
+        return convert(data, lambda c, v: c.load(v))
+
+    return Converter(name, dump, load, lambda v: isinstance(v, BatchResult))
+
+
+def _batch_generic(args: tuple[Any, ...]) -> Converter:
+    from durable_exec._typed import converter_for, type_name  # noqa: PLC0415 - already loaded
+
+    item = converter_for(args[0]) if args else None
+    return batch_converter([item], f"BatchResult[{type_name(args[0]) if args else 'Any'}]")
+
+
+# The typed layer converts BatchResult[T] item by item; the registration is cheap,
+# the typed layer itself loads only when a result type is declared.
+register_generic(BatchResult, _batch_generic)

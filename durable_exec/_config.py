@@ -24,10 +24,11 @@ from durable_exec._retry import (
     create_retry_strategy,
 )
 from durable_exec._serde import SerDes
-from durable_exec._typed import converter_for
 
 __all__ = [
     "NAME_ATTRIBUTE",
+    "RESULT_SOURCE",
+    "STEP_BINDER",
     "BatchItemStatus",
     "CallbackConfig",
     "ChildConfig",
@@ -96,6 +97,13 @@ NAME_ATTRIBUTE = "_original_name"
 It is the official SDK's attribute, so functions decorated with either SDK name their
 operations alike.
 """
+
+STEP_BINDER = "_durable_step_binder"
+"""Attribute ``@durable_step`` sets on the function it returns (``f(*args) -> step``)."""
+
+RESULT_SOURCE = "_durable_result_source"
+"""Attribute the SDK's decorators set on the functions they build: the user's function,
+whose return annotation declares the result type."""
 
 
 def validate_name(name: str | None) -> None:
@@ -288,6 +296,8 @@ class CompletionConfig:
 def _check_result_type(result_type: Any) -> None:
     """Reject a ``result_type`` that no value can be checked against, before anything runs."""
     if result_type is not None:
+        from durable_exec._typed import converter_for  # noqa: PLC0415 - loaded on first use
+
         converter_for(result_type)
 
 

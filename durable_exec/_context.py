@@ -23,14 +23,15 @@ import datetime
 import functools
 import inspect
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
-from durable_exec._async_bodies import ASYNC_MARKER, is_async, run_awaitable
 from durable_exec._batch import BatchResult
 from durable_exec._concurrency import MAP, PARALLEL, run_batch
 from durable_exec._config import (
     NAME_ATTRIBUTE,
+    RESULT_SOURCE,
+    STEP_BINDER,
     CallbackConfig,
     ChildConfig,
     InvokeConfig,
@@ -55,31 +56,15 @@ from durable_exec._operations.callback import (
 )
 from durable_exec._operations.child import run_child
 from durable_exec._operations.invoke import run_invoke, validate_function_name
-from durable_exec._operations.recorded import (
-    NOW,
-    RANDOM,
-    UUID,
-    find_patch,
-    record_patch,
-    run_recorded,
-)
 from durable_exec._operations.step import StepContext, run_step
 from durable_exec._operations.wait import run_wait, wait_seconds
 from durable_exec._operations.wait_for_condition import run_wait_for_condition
-from durable_exec._results import (
-    RESULT_SOURCE,
-    batch_serdes,
-    declared_type,
-    invoke_payload_serdes,
-    invoke_result_serdes,
-    result_serdes,
-)
 from durable_exec._retry import create_retry_strategy
-from durable_exec._saga import STEP_BINDER, Saga
 from durable_exec._waits import WaitForConditionCheckContext, WaitForConditionConfig
 
 if TYPE_CHECKING:
     from durable_exec._operations.base import Invocation
+    from durable_exec._saga import Saga
 
 __all__ = [
     "DurableContext",
@@ -96,6 +81,30 @@ __all__ = [
 T = TypeVar("T")
 U = TypeVar("U")
 P = ParamSpec("P")
+
+ASYNC_MARKER = "_durable_is_async"
+"""Attribute the SDK's decorators set when the function they wrap is ``async def``."""
+
+_CO_COROUTINE = inspect.CO_COROUTINE
+
+
+def is_async(func: Any) -> bool:
+    """Whether ``func`` is an ``async def`` function (or an SDK wrapper around one)."""
+    code = getattr(func, "__code__", None)
+    if code is not None:  # a plain function: read its flags (the common, fast case)
+        return bool(code.co_flags & _CO_COROUTINE) or bool(getattr(func, ASYNC_MARKER, False))
+    return inspect.iscoroutinefunction(func) or bool(getattr(func, ASYNC_MARKER, False))
+
+
+def run_awaitable(core: ContextCore, awaitable: Awaitable[Any]) -> Any:
+    """Run an async body's coroutine on the invocation's event loop (blocking).
+
+    See :func:`durable_exec._async_bodies.run_awaitable`; that module (and
+    ``asyncio``) loads with the first async body.
+    """
+    from durable_exec._async_bodies import run_awaitable as run  # noqa: PLC0415
+
+    return run(core, awaitable)
 
 
 class LambdaContext(Protocol):
@@ -239,6 +248,8 @@ class DurableContext:
         op_name = _operation_name(func, name)
         config = config or _DEFAULT_STEP
         if config.serdes is None or config.result_type is not None:
+            from durable_exec._results import result_serdes  # noqa: PLC0415 - loaded on first use
+
             serdes = result_serdes(
                 config.serdes, config.result_type, func, kind="step", name=op_name
             )
@@ -304,6 +315,8 @@ class DurableContext:
                 "(context.step accepts async def)."
             )
         config = config or ChildConfig()
+        from durable_exec._results import result_serdes  # noqa: PLC0415 - loaded on first use
+
         serdes = result_serdes(
             config.serdes, config.result_type, func, kind="child context", name=op_name
         )
@@ -362,6 +375,8 @@ class DurableContext:
                 )
             )
         op_name = _operation_name(func, name)
+        from durable_exec._results import batch_serdes, declared_type  # noqa: PLC0415
+
         item_type = config.result_type
         if item_type is None and config.serdes is None and config.item_serdes is None:
             item_type = declared_type(func)
@@ -407,6 +422,8 @@ class DurableContext:
             A :class:`~durable_exec.BatchResult`; call ``throw_if_error()`` to raise
             the first failure.
         """
+        from durable_exec._results import batch_serdes, declared_type  # noqa: PLC0415
+
         config = config or ParallelConfig()
         branches = []
         declared: list[Any | None] = []
@@ -520,6 +537,11 @@ class DurableContext:
         validate_function_name(function_name)
         if name:
             validate_name(name)
+        from durable_exec._results import (  # noqa: PLC0415 - loaded on first use
+            invoke_payload_serdes,
+            invoke_result_serdes,
+        )
+
         config = config or InvokeConfig()
         result = invoke_result_serdes(config.serdes_result, config.result_type, name or None)
         body = invoke_payload_serdes(config.serdes_payload, payload)
@@ -574,6 +596,8 @@ class DurableContext:
         """
         if name:
             validate_name(name)
+        from durable_exec._operations.recorded import NOW, run_recorded  # noqa: PLC0415
+
         clock = self._core.invocation.clock
         return run_recorded(  # type: ignore[no-any-return]
             self._core, NOW, name, lambda: datetime.datetime.fromtimestamp(clock.now(), _UTC)
@@ -591,6 +615,8 @@ class DurableContext:
         """
         if name:
             validate_name(name)
+        from durable_exec._operations.recorded import RANDOM, run_recorded  # noqa: PLC0415
+
         return run_recorded(self._core, RANDOM, name, _random_float)  # type: ignore[no-any-return]
 
     def uuid4(self, name: str | None = None) -> uuid.UUID:
@@ -606,6 +632,8 @@ class DurableContext:
         """
         if name:
             validate_name(name)
+        from durable_exec._operations.recorded import UUID, run_recorded  # noqa: PLC0415
+
         return run_recorded(self._core, UUID, name, uuid.uuid4)  # type: ignore[no-any-return]
 
     # -- versioning ----------------------------------------------------------------------
@@ -641,6 +669,8 @@ class DurableContext:
         answer = memo.get(change_id)
         if answer is not None:
             return answer
+        from durable_exec._operations.recorded import find_patch, record_patch  # noqa: PLC0415
+
         found = find_patch(self._core, change_id)
         if found is None:
             record_patch(self._core, change_id)
@@ -666,6 +696,8 @@ class DurableContext:
         if memo is None:
             memo = self._patches = {}
         if change_id not in memo:
+            from durable_exec._operations.recorded import find_patch  # noqa: PLC0415
+
             find_patch(self._core, change_id)
             memo[change_id] = True
 
@@ -690,6 +722,8 @@ class DurableContext:
         Args:
             name: The saga's name (names its compensations by default).
         """
+        from durable_exec._saga import Saga  # noqa: PLC0415 - experimental: loaded on first use
+
         return Saga(self, name)
 
 

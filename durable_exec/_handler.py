@@ -25,8 +25,9 @@ import contextvars
 import dataclasses
 import functools
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_exec._checkpointer import BatcherConfig, Checkpointer
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
@@ -40,9 +41,6 @@ from durable_exec._errors import (
 )
 from durable_exec._logging import DEFAULT_LOGGER, DurableLogger
 from durable_exec._operations.base import Invocation
-from durable_exec._plugin_api import DurableInstrumentationPluginFactory
-from durable_exec._plugin_discovery import load_configured_plugins
-from durable_exec._plugin_runtime import PluginExecutor
 from durable_exec._service import (
     BotocoreDurableService,
     default_lambda_client,
@@ -58,6 +56,10 @@ from durable_exec._wire import (
     OperationUpdate,
     WireFormatError,
 )
+
+if TYPE_CHECKING:
+    from durable_exec._plugin_api import DurableInstrumentationPluginFactory
+    from durable_exec._plugin_runtime import PluginExecutor
 
 __all__ = [
     "DurableHandler",
@@ -156,7 +158,7 @@ class DurableHandler(Generic[T]):
         functools.update_wrapper(self, func)
         self.func = func
         self.boto3_client = boto3_client
-        self.plugins: list[DurableInstrumentationPluginFactory] = load_configured_plugins(plugins)
+        self.plugins: list[DurableInstrumentationPluginFactory] = _registered_plugins(plugins)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Handle one Lambda invocation; return the durable output envelope."""
@@ -165,6 +167,25 @@ class DurableHandler(Generic[T]):
 
     def __repr__(self) -> str:
         return f"DurableHandler({getattr(self.func, '__qualname__', self.func)!r})"
+
+
+_PLUGINS_VARIABLE = "DURABLE_EXECUTION_PLUGINS"  # _plugin_discovery.PLUGIN_ENVIRONMENT_VARIABLE
+
+
+def _registered_plugins(
+    explicit: Sequence[DurableInstrumentationPluginFactory] | None,
+) -> list[DurableInstrumentationPluginFactory]:
+    """The handler's plugin factories (see ``_plugin_discovery.load_configured_plugins``).
+
+    Without explicit factories and with ``DURABLE_EXECUTION_PLUGINS`` unset or blank
+    there is nothing to load: the plugin modules (and ``importlib.metadata``) stay
+    unloaded, so a handler without plugins pays nothing for them.
+    """
+    if not explicit and not os.environ.get(_PLUGINS_VARIABLE, "").strip():
+        return []
+    from durable_exec._plugin_discovery import load_configured_plugins  # noqa: PLC0415
+
+    return load_configured_plugins(explicit)
 
 
 def durable_execution(
@@ -249,6 +270,8 @@ def run_invocation(
     # Plugins attach context variables (OpenTelemetry spans) in their hooks: the
     # invocation runs in a copy of the caller's context, so nothing they leave
     # behind reaches the runtime's thread.
+    from durable_exec._plugin_runtime import PluginExecutor  # noqa: PLC0415 - plugins only
+
     plugins = PluginExecutor(factories, clock=clock)
     return contextvars.copy_context().run(
         _run_with_plugins, plugins, handler, event, lambda_context, client, clock, batcher

@@ -16,11 +16,14 @@ import inspect
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from importlib import metadata
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from durable_exec._errors import PluginLoadError
-from durable_exec._plugin_api import DurableInstrumentationPluginFactory
+
+if TYPE_CHECKING:
+    from importlib import metadata
+
+    from durable_exec._plugin_api import DurableInstrumentationPluginFactory
 
 __all__ = ["PLUGIN_ENTRY_POINT_GROUP", "PLUGIN_ENVIRONMENT_VARIABLE", "load_configured_plugins"]
 
@@ -224,6 +227,9 @@ def load_configured_plugins(
                 )
         names = _environment_names(os.environ if environment is None else environment)
         if names:
+            # Only a handler that names installed plugins pays for importlib.metadata.
+            from importlib import metadata  # noqa: PLC0415
+
             try:
                 found = list(metadata.entry_points(group=PLUGIN_ENTRY_POINT_GROUP))
             except Exception as error:

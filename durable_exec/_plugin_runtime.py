@@ -25,9 +25,10 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock
+from durable_exec._operation_ref import OperationRef
 from durable_exec._plugin_api import (
     DurableInstrumentationPlugin,
     DurableInstrumentationPluginFactory,
@@ -76,16 +77,6 @@ _HOOKS: dict[type, str] = {
     UserFunctionStartInfo: "on_user_function_start",
     UserFunctionEndInfo: "on_user_function_end",
 }
-
-
-class OperationRef(NamedTuple):
-    """Who an operation is, for the hooks the SDK fires before it has a checkpoint."""
-
-    operation_id: str
-    operation_type: WireOperationType
-    sub_type: str | None
-    name: str | None
-    parent_id: str | None
 
 
 def _type_name(value: object) -> str:

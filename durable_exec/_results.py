@@ -12,6 +12,9 @@ The rule, for steps, child contexts, map items and parallel branches:
 Annotations are read once per function code object (and cached); an annotation
 that cannot be resolved at run time (a name imported only under
 ``TYPE_CHECKING``) counts as no annotation.
+
+The typed layer (:mod:`durable_exec._typed`) is imported on first use: code that
+declares no result type never loads it.
 """
 
 from __future__ import annotations
@@ -19,21 +22,16 @@ from __future__ import annotations
 import threading
 import types
 import typing
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from durable_exec._batch import BatchItem, BatchResult
-from durable_exec._config import BatchItemStatus
+from durable_exec._batch import BatchResult, batch_converter
+from durable_exec._config import RESULT_SOURCE
 from durable_exec._ids import operation_id
 from durable_exec._serde import JSON_SERDES, SerDes, SerDesContext
-from durable_exec._typed import (
-    Converter,
-    TypedSerDes,
-    TypeMismatchError,
-    converter_for,
-    register_generic,
-    type_name,
-)
+
+if TYPE_CHECKING:
+    from durable_exec._typed import Converter
 
 __all__ = [
     "RESULT_SOURCE",
@@ -43,10 +41,6 @@ __all__ = [
     "invoke_result_serdes",
     "result_serdes",
 ]
-
-RESULT_SOURCE = "_durable_result_source"
-"""Attribute the SDK's decorators set on the functions they build: the user's function,
-whose return annotation declares the result type."""
 
 _UNTYPED: Any = object()  # cache marker: the annotation declares nothing usable
 _LOCK = threading.Lock()
@@ -117,6 +111,8 @@ def _usable(tp: Any) -> bool:
         return False
     if isinstance(tp, typing.TypeVar):
         return False
+    from durable_exec._typed import converter_for  # noqa: PLC0415 - loaded on first typed use
+
     try:
         converter_for(tp)
     except Exception:
@@ -151,6 +147,8 @@ def result_serdes(
         result_type = declared_type(func)
         if result_type is None:
             return None
+    from durable_exec._typed import TypedSerDes  # noqa: PLC0415 - loaded on first typed use
+
     return TypedSerDes(result_type, serdes, what=f"the result of {_label(kind, name)}")
 
 
@@ -158,6 +156,8 @@ def invoke_result_serdes(serdes: SerDes[Any] | None, result_type: Any, name: str
     """Return the serdes that reads a chained invoke's result (plain JSON when untyped)."""
     if result_type is None:
         return serdes
+    from durable_exec._typed import TypedSerDes  # noqa: PLC0415 - loaded on first typed use
+
     return TypedSerDes(
         result_type, serdes or JSON_SERDES, what=f"the result of {_label('invoke', name)}"
     )
@@ -174,6 +174,8 @@ def invoke_payload_serdes(serdes: SerDes[Any] | None, payload: Any) -> Any:
     payload_type = type(payload)
     if not _is_model(payload_type):
         return serdes
+    from durable_exec._typed import TypedSerDes  # noqa: PLC0415 - loaded on first typed use
+
     return TypedSerDes(payload_type, JSON_SERDES, what="the invoke payload")
 
 
@@ -209,48 +211,6 @@ class _ItemSerDes(SerDes[Any]):
         return self._for(serdes_context).deserialize(data, serdes_context)
 
 
-def _batch_converter(items: Sequence[Converter | None], name: str) -> Converter:
-    """Take a BatchResult apart (and rebuild it) with each index's declared item type."""
-
-    def item_converter(index: int) -> Converter | None:
-        if len(items) == 1:
-            return items[0]
-        return items[index] if index < len(items) else None
-
-    def convert(batch: Any, step: Callable[[Converter, Any], Any]) -> Any:
-        if not isinstance(batch, BatchResult):
-            raise TypeMismatchError(name, type(batch).__name__)
-        rebuilt = []
-        for item in batch.all:
-            converter = item_converter(item.index)
-            if converter is None or item.status is not BatchItemStatus.SUCCEEDED:
-                rebuilt.append(item)
-                continue
-            try:
-                result = step(converter, item.result)
-            except TypeMismatchError as exc:
-                exc.path.append(f".all[{item.index}].result")
-                raise
-            rebuilt.append(BatchItem(item.index, item.status, result, item.error))
-        return BatchResult(rebuilt, batch.completion_reason)
-
-    def dump(batch: Any, json_mode: bool) -> Any:
-        return convert(batch, lambda c, v: c.dump(v, json_mode))
-
-    def load(data: Any) -> Any:
-        return convert(data, lambda c, v: c.load(v))
-
-    return Converter(name, dump, load, lambda v: isinstance(v, BatchResult))
-
-
-def _batch_generic(args: tuple[Any, ...]) -> Converter:
-    item = converter_for(args[0]) if args else None
-    return _batch_converter([item], f"BatchResult[{type_name(args[0]) if args else 'Any'}]")
-
-
-register_generic(BatchResult, _batch_generic)
-
-
 def batch_serdes(
     *,
     batch_id: str,
@@ -273,6 +233,8 @@ def batch_serdes(
     """
     if all(t is None for t in item_types):
         return serdes, item_serdes
+    from durable_exec._typed import TypedSerDes, converter_for  # noqa: PLC0415
+
     item_base = item_serdes or serdes
     label = _label(kind, name)
     converters: list[Converter | None] = [
@@ -298,6 +260,6 @@ def batch_serdes(
         BatchResult,
         serdes,
         what=f"the result of {label}",
-        converter=_batch_converter(converters, f"BatchResult[{names}]"),
+        converter=batch_converter(converters, f"BatchResult[{names}]"),
     )
     return whole, per_item

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
-from durable_exec._config import NAME_ATTRIBUTE, StepConfig, validate_name
+from durable_exec._config import NAME_ATTRIBUTE, STEP_BINDER, StepConfig, validate_name
 from durable_exec._errors import SagaCompensationError, UnrecoverableError, ValidationError
 
 if TYPE_CHECKING:
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["STEP_BINDER", "Saga"]
 
 T = TypeVar("T")
-
-STEP_BINDER = "_durable_step_binder"
-"""Attribute ``@durable_step`` sets on the function it returns (``f(*args) -> step``)."""
 
 _MAX_NAME = 256
 

@@ -55,6 +55,8 @@ from durable_exec._serde import (
     SerDes,
     SerDesContext,
 )
+from durable_exec._typed_generics import GENERICS as _GENERICS
+from durable_exec._typed_generics import register_generic
 
 __all__ = [
     "Converter",
@@ -155,18 +157,6 @@ def type_name(tp: Any) -> str:
 
 _LOCK = threading.Lock()
 _CACHE: dict[Any, Converter] = {}  # guarded by _LOCK (writes); reads are plain dict gets
-_GENERICS: dict[Any, Callable[[tuple[Any, ...]], Converter]] = {}
-
-
-def register_generic(origin: Any, factory: Callable[[tuple[Any, ...]], Converter]) -> None:
-    """Teach the typed layer a generic class (``BatchResult[T]``) and how to convert it.
-
-    Args:
-        origin: The class (``BatchResult``).
-        factory: ``(type arguments) -> Converter``; called for ``origin`` and
-            ``origin[...]`` (with ``()`` when unparametrised).
-    """
-    _GENERICS[origin] = factory
 
 
 def converter_for(tp: Any) -> Converter:
@@ -212,7 +202,8 @@ def _compile(tp: Any, building: dict[Any, Converter]) -> Converter:
     key_origin = origin if origin is not None else tp
     factory = _GENERICS.get(key_origin)
     if factory is not None:
-        return factory(args)
+        converter: Converter = factory(args)
+        return converter
     if origin is not None:
         return _generic(tp, origin, args, building)
     if not isinstance(tp, type):

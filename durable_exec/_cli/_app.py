@@ -224,12 +224,31 @@ def build_parser() -> argparse.ArgumentParser:
     _store(info)
     _json(info)
 
-    from durable_exec._cli._migrate import add_migrate_parser
     from durable_exec._cli._replay import add_replay_parser
 
     add_replay_parser(commands)
-    add_migrate_parser(commands)
+    _migrate_parser(commands)
     return parser
+
+
+def _migrate_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """Register ``migrate`` (its module, the codemod, loads only when it runs)."""
+    parser = commands.add_parser(
+        "migrate",
+        help="rewrite imports of the official SDK and its testing package to durable_exec",
+        description="Rewrite the imports of code written for the official SDK "
+        "(aws_durable_execution_sdk_python -> durable_exec, "
+        "aws_durable_execution_sdk_python_testing -> durable_exec.testing) in every .py "
+        "file under each PATH, in place, after printing the diff. Strings and comments "
+        "that mention the old modules, and imported names durable_exec lacks, are "
+        "reported. See docs/migrating.md.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="a .py file or a directory")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="print the diffs but write nothing; exit 1 if any file would change (for CI)",
+    )
 
 
 def _ui_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -329,8 +348,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         error, 3 still waiting (a callback, or detached, or another process runs
         it), 130 interrupted (143 for SIGTERM).
     """
-    from durable_exec._cli._commands import COMMANDS
-
     arguments = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in arguments
     parser = build_parser()
@@ -343,6 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        # After parsing: --help, --version and usage errors load no command module.
+        from durable_exec._cli._commands import COMMANDS
+
         return COMMANDS[args.command](args)
     except CliError as exc:
         return _fail(str(exc), exc.exit_code, kind=exc.kind, as_json=as_json)

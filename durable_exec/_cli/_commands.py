@@ -20,9 +20,8 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from durable_exec._cli._api import DurableApi
 from durable_exec._cli._errors import EXIT_SUCCEEDED, CliError, exit_code_for
 from durable_exec._cli._loader import (
     HandlerSpec,
@@ -31,7 +30,6 @@ from durable_exec._cli._loader import (
     load_handler,
     parse_function_option,
 )
-from durable_exec._cli._migrate import migrate
 from durable_exec._cli._render import (
     callback_hint,
     clean,
@@ -47,10 +45,12 @@ from durable_exec._cli._render import (
     to_json,
     waiting_json,
 )
-from durable_exec._cli._replay import replay
 from durable_exec._cli._view import ExecutionView, build_view, epoch_of
 from durable_exec._cli._workspace import TERMINAL, RunRecord, Workspace, locate_store
 from durable_exec._clock import SYSTEM_CLOCK
+
+if TYPE_CHECKING:
+    from durable_exec._cli._api import DurableApi
 
 __all__ = [
     "COMMANDS",
@@ -138,6 +138,7 @@ def _is_remote(args: argparse.Namespace) -> bool:
 
 @contextlib.contextmanager
 def _remote(args: argparse.Namespace) -> Iterator[DurableApi]:
+    from durable_exec._cli._api import DurableApi
     from durable_exec._cli._remote import remote_client
 
     client = remote_client(args.endpoint, args.region)
@@ -614,6 +615,22 @@ def ui(args: argparse.Namespace) -> int:
     return serve_command(args)
 
 
+def replay(args: argparse.Namespace) -> int:
+    """``durable-exec replay``: see :mod:`durable_exec._cli._replay`."""
+    from durable_exec._cli._replay import replay as replay_command
+
+    return replay_command(args)
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """``durable-exec migrate``: see :mod:`durable_exec._cli._migrate`."""
+    from durable_exec._cli._migrate import migrate as migrate_command
+
+    return migrate_command(args)
+
+
+# Each command imports what only it needs (the UI server, the codemod, the replay
+# checker, the driver), so `list`, `show` and `info` start fast.
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": run,
     "resume": resume,

@@ -32,7 +32,7 @@ from typing import Any
 
 from durable_exec._cli._errors import EXIT_FAILED, EXIT_SUCCEEDED, EXIT_USAGE, CliError
 
-__all__ = ["Rewrite", "add_migrate_parser", "migrate", "rewrite_source"]
+__all__ = ["Rewrite", "migrate", "rewrite_source"]
 
 PREFIXES = (
     ("aws_durable_execution_sdk_python_testing", "durable_exec.testing"),
@@ -143,26 +143,6 @@ def _missing_names(source: str) -> Iterator[tuple[int, str]]:
             for name in names:
                 if name != "*" and not hasattr(module, name):
                     yield node.lineno, f"{module_name} has no {name} (see docs/migrating.md)"
-
-
-def add_migrate_parser(commands: Any) -> None:
-    """Register the ``migrate`` sub-command on ``commands`` (argparse sub-parsers)."""
-    parser = commands.add_parser(
-        "migrate",
-        help="rewrite imports of the official SDK and its testing package to durable_exec",
-        description="Rewrite the imports of code written for the official SDK "
-        "(aws_durable_execution_sdk_python -> durable_exec, "
-        "aws_durable_execution_sdk_python_testing -> durable_exec.testing) in every .py "
-        "file under each PATH, in place, after printing the diff. Strings and comments "
-        "that mention the old modules, and imported names durable_exec lacks, are "
-        "reported. See docs/migrating.md.",
-    )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="a .py file or a directory")
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="print the diffs but write nothing; exit 1 if any file would change (for CI)",
-    )
 
 
 def _python_files(paths: list[str]) -> list[Path]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from pathlib import Path
 from typing import Final
 
@@ -40,11 +39,17 @@ def _start_marker(pid: int) -> str:
     return f"{boot[:8]}-{fields[19]}"
 
 
+def _hostname() -> str:
+    import socket  # only commands that drive or inspect owners need it
+
+    return socket.gethostname()
+
+
 @functools.cache
 def current_owner() -> str:
     """Return this process's owner string (``HOST:PID:STARTED``)."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_marker(pid)}"
+    return f"{_hostname()}:{pid}:{_start_marker(pid)}"
 
 
 def _parse(owner: str) -> tuple[str, int, str] | None:
@@ -66,7 +71,7 @@ def owner_alive(owner: str) -> bool | None:
     if parsed is None:
         return None
     host, pid, marker = parsed
-    if host != socket.gethostname():
+    if host != _hostname():
         return None
     if owner == current_owner():
         return True

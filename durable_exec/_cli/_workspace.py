@@ -39,18 +39,21 @@ from durable_exec._cli._errors import EXIT_WAITING, CliError
 from durable_exec._cli._loader import HandlerSpec, load_handler
 from durable_exec._cli._owner import current_owner, describe_owner, owner_alive
 from durable_exec._clock import SYSTEM_CLOCK, Clock
-from durable_exec.testing import LocalDurableService, SqliteStore, StoreError, VirtualClock
+from durable_exec.testing._clock import VirtualClock
 from durable_exec.testing._sqlite_store import (
     ExecutionPage,
     OpenCallback,
+    SqliteStore,
     StoredExecution,
     StoredOperation,
+    StoreError,
 )
 
 if TYPE_CHECKING:
     from durable_exec._cli._driver import Driver
     from durable_exec._cli._progress import Progress
     from durable_exec._cli._view import ExecutionView
+    from durable_exec.testing._service import LocalDurableService
 
 __all__ = [
     "DRIVER_KEY",
@@ -350,6 +353,9 @@ class Workspace:
 
     def service(self, arn: str | None = None, *, real_time: bool = False) -> LocalDurableService:
         """Return a local service over the store, its clock set for ``arn``'s tree."""
+        # Reading commands (list, show, info) never load the service.
+        from durable_exec.testing._service import LocalDurableService
+
         return LocalDurableService(self.clock_for(arn, real_time=real_time), self.store)
 
     # ---------------------------------------------------------------- reading

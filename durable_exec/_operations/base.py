@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_exec._checkpointer import Checkpointer
 from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
@@ -27,11 +27,14 @@ from durable_exec._errors import (
 )
 from durable_exec._ids import IdSequence
 from durable_exec._logging import DurableLogger
-from durable_exec._plugin_runtime import OperationRef, PluginExecutor
+from durable_exec._operation_ref import OperationRef
 from durable_exec._scope import CancelScope
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching
 from durable_exec._state import ExecutionState
 from durable_exec._wire import ErrorObject, Operation, OperationType, OperationUpdate
+
+if TYPE_CHECKING:
+    from durable_exec._plugin_runtime import PluginExecutor
 
 __all__ = [
     "ContextCore",

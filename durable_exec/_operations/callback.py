@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_exec._config import CallbackConfig, ChildConfig, StepConfig, WaitForCallbackConfig
 from durable_exec._durations import to_seconds
@@ -19,11 +19,9 @@ from durable_exec._errors import (
 from durable_exec._operations.base import ContextCore, observe, validate_identity
 from durable_exec._operations.child import run_child
 from durable_exec._operations.step import StepContext, run_step
-from durable_exec._plugin_runtime import PluginExecutor
-from durable_exec._serde import PASS_THROUGH_SERDES, deserialize
+from durable_exec._serde import PASS_THROUGH_SERDES, SerDes, deserialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._state import ExecutionState
-from durable_exec._typed import callback_serdes
 from durable_exec._wire import (
     OperationAction,
     OperationStatus,
@@ -32,7 +30,21 @@ from durable_exec._wire import (
     OperationUpdate,
 )
 
+if TYPE_CHECKING:
+    from durable_exec._plugin_runtime import PluginExecutor
+
 __all__ = ["Callback", "WaitForCallbackContext", "run_create_callback", "run_wait_for_callback"]
+
+
+def _typed_serdes(
+    serdes: SerDes[Any] | None, result_type: Any, name: str | None, *, stored: bool = False
+) -> SerDes[Any] | None:
+    """The callback's serdes; the typed layer is loaded only when a result type is declared."""
+    if result_type is None:
+        return None if stored else serdes
+    from durable_exec._typed import callback_serdes  # noqa: PLC0415 - import cost
+
+    return callback_serdes(serdes, result_type, name, stored=stored)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +162,7 @@ def run_create_callback(
         observe(core, op)
     if op is None or not op.callback_id:
         raise CallbackError(f"Missing callback details for operation: {op_id}")
-    serdes = callback_serdes(config.serdes, config.result_type, name)
+    serdes = _typed_serdes(config.serdes, config.result_type, name)
     callback: Callback[Any] = Callback(op.callback_id, op_id, state, serdes, invocation.arn)
     callback._plugins = invocation.plugins  # noqa: SLF001 - set once, by its own module
     return callback
@@ -183,7 +195,7 @@ def run_wait_for_callback(
 
     # A declared result type is checked when the callback's string is read, and the
     # value the context stores goes through the same type.
-    stored = callback_serdes(None, callback_config.result_type, name, stored=True)
+    stored = _typed_serdes(None, callback_config.result_type, name, stored=True)
     try:
         return run_child(
             core,

@@ -14,7 +14,6 @@ from durable_exec._operations.base import (
     rebuild_error,
     validate_identity,
 )
-from durable_exec._plugin_api import PropagationInput
 from durable_exec._serde import JSON_SERDES, deserialize, serialize
 from durable_exec._signals import SuspendExecution
 from durable_exec._wire import (
@@ -68,6 +67,8 @@ def run_invoke(
         )
         plugins = invocation.plugins
         if plugins is not None:
+            from durable_exec._plugin_api import PropagationInput  # noqa: PLC0415 - plugins only
+
             # Only a new START carries a trace header; a replayed invoke keeps its own.
             header = plugins.provide_propagation_metadata(
                 PropagationInput(invocation.arn, op_id, function_name, parent)
