@@ -8,13 +8,18 @@ envelope is stored instead and the result is rebuilt from the branches on replay
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from durable_exec._config import BatchItemStatus, CompletionConfig
-from durable_exec._errors import BatchCompletionError, ChildContextError
+from durable_exec._config import (
+    BatchItemStatus,
+    CompletionConfig,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionStatus,
+)
+from durable_exec._errors import BatchCompletionError, ChildContextError, CompletionReason
 from durable_exec._operations.base import rebuild_error
 from durable_exec._serde import register_extended_type
 from durable_exec._typed_generics import register_generic
@@ -34,16 +39,6 @@ __all__ = [
 ]
 
 R = TypeVar("R")
-
-
-class CompletionReason(enum.Enum):
-    """Why a batch ended."""
-
-    ALL_COMPLETED = "ALL_COMPLETED"
-    MIN_SUCCESSFUL_REACHED = "MIN_SUCCESSFUL_REACHED"
-    FAILURE_TOLERANCE_EXCEEDED = "FAILURE_TOLERANCE_EXCEEDED"
-    CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
-    CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,22 +182,57 @@ class BatchResult(Generic[R]):
         items = [BatchItem.from_dict(i) for i in data.get("all", [])]
         reason = data.get("completionReason")
         if reason is None:
-            return cls(items, infer_reason(items, completion_config))
+            return cls.from_items(items, completion_config)
         return cls(items, CompletionReason(reason))
+
+    @classmethod
+    def from_items(
+        cls, items: list[BatchItem[R]], completion_config: CompletionConfig | None = None
+    ) -> BatchResult[R]:
+        """Build a result from its items, working out why the batch ended.
+
+        The reason is what ``completion_config`` (default: stop at the first
+        failure) says of the items' statuses, every item counting towards the total:
+        FAILURE_TOLERANCE_EXCEEDED when the failures are over the tolerance; the
+        custom decision when ``should_complete`` completes the batch;
+        ALL_COMPLETED when no item is left STARTED; MIN_SUCCESSFUL_REACHED when
+        enough succeeded before the rest finished. Pass every branch of the batch,
+        never-started ones included, or the reason may differ from the live one.
+
+        Example:
+            >>> from durable_exec import BatchItemStatus
+            >>> done, running = BatchItemStatus.SUCCEEDED, BatchItemStatus.STARTED
+            >>> items = [BatchItem(0, done, 1), BatchItem(1, running)]
+            >>> BatchResult.from_items(items, CompletionConfig.first_successful()).completion_reason
+            <CompletionReason.MIN_SUCCESSFUL_REACHED: 'MIN_SUCCESSFUL_REACHED'>
+        """
+        return cls(list(items), infer_reason(items, completion_config))
 
 
 def infer_reason(items: list[BatchItem[Any]], config: CompletionConfig | None) -> CompletionReason:
+    """Why a batch of ``items`` ended under ``config`` (see :meth:`BatchResult.from_items`)."""
     failures = sum(1 for i in items if i.status is BatchItemStatus.FAILED)
     successes = sum(1 for i in items if i.status is BatchItemStatus.SUCCEEDED)
-    policy = CompletionPolicy(config or CompletionConfig(), len(items))
-    if policy.tolerance_exceeded(failures):
+    config = config or CompletionConfig()
+    if CompletionPolicy(config, len(items)).tolerance_exceeded(failures):
         return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
-    if (
-        config is not None
-        and config.min_successful
-        and successes >= config.min_successful
-        and successes + failures < len(items)
-    ):
+    if config.should_complete is not None:
+        decision = config.should_complete(
+            CompletionStatus(
+                success_count=successes,
+                failure_count=failures,
+                completed_count=successes + failures,
+                total_count=len(items),
+                items=tuple(CompletionItemStatus(i.index, status=i.status) for i in items),
+            )
+        )
+        if decision.complete:
+            if decision.outcome is CompletionOutcome.FAILED:
+                return CompletionReason.CUSTOM_COMPLETION_FAILED
+            return CompletionReason.CUSTOM_COMPLETION_SUCCEEDED
+    if successes + failures >= len(items):
+        return CompletionReason.ALL_COMPLETED
+    if config.min_successful is not None and successes >= config.min_successful:
         return CompletionReason.MIN_SUCCESSFUL_REACHED
     return CompletionReason.ALL_COMPLETED
 

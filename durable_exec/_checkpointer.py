@@ -35,9 +35,17 @@ unknown, is less than the time left), so no blocked caller waits past the
 deadline. Otherwise, and for everything else, the checkpoint thread sends.
 
 The thread waits on a condition variable, never in a polling loop, and is
-stopped by :meth:`close`, which flushes first. An error on the thread is
-never stranded there: a failed call, and anything else the loop raises, is
-handed to every waiter and re-raised by every later call.
+stopped by :meth:`close`, which sends what is queued first. An error on the
+thread is never stranded there: a failed call, and anything else the loop
+raises, is handed to every waiter and re-raised by every later call.
+
+Within a deadline, no wait outlasts its end (:meth:`Deadline.until_end`), and
+the invocation's end (:meth:`flush`, :meth:`close`) shares one
+:class:`Budget`. A call still in flight when that is spent cannot be
+interrupted: the checkpointer is then *abandoned*. Once the call returns, the
+thread ends without sending anything more, so nothing from this invocation
+reaches the service after it ended; what the service never acknowledged is
+not durable, and the next invocation replays from what it did.
 """
 
 from __future__ import annotations
@@ -48,7 +56,15 @@ import threading
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline, RealTime
+from durable_exec._clock import (
+    SHUTDOWN_FLOOR,
+    SYSTEM_CLOCK,
+    Budget,
+    Clock,
+    Deadline,
+    RealTime,
+    shutdown_budget,
+)
 from durable_exec._errors import CheckpointError, ExecutionError
 from durable_exec._service import DurableService, new_client_token, page_in
 from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
@@ -143,6 +159,17 @@ _REFRESH: Final = object()  # an empty checkpoint: ask the service what changed
 _BARRIER: Final = object()  # nothing to send: wake the waiter once all before it is sent
 
 
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Raise ``exc`` again if it interrupts its thread (``KeyboardInterrupt``, ``SystemExit``).
+
+    The checkpointer turns every error of a call into a failure its waiters see; an
+    interruption of the thread that made the call (Ctrl-C, SIGTERM in the command
+    line) must also go on ending that thread's work, not become a retried invocation.
+    """
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        raise exc
+
+
 @dataclasses.dataclass(slots=True)
 class _Item:
     payload: Any  # OperationUpdate | _REFRESH | _BARRIER
@@ -196,6 +223,7 @@ class Checkpointer:
         self._armed: float | None = None  # while waiting: until when (None: no timeout)
         self._window = 0.0  # the thread stays armed until then even with nothing queued
         self._closing = False
+        self._abandoned = False  # close() gave up on a call in flight: send nothing more
         self._failure: BaseException | None = None
         self._revoked = False
         self._token = token  # only the current sender reads or writes it
@@ -234,7 +262,7 @@ class Checkpointer:
         finally:
             if self.observer is not None:
                 # This thread observes the operation's result: its end hook runs here.
-                self.observer.claim_end_hook(update.id, waiter=True)
+                self.observer.observe_terminal(update.id, own_checkpoint=True)
 
     def refresh(self, scope: Scope | None = None) -> None:
         """Ask the service what changed: a call (with whatever is queued) even if nothing is.
@@ -248,9 +276,22 @@ class Checkpointer:
         """
         self._wait(self._block(_Item(_REFRESH, _Waiter(), 0), scope))
 
-    def flush(self) -> None:
-        """Block until everything queued so far is durable (sends nothing by itself)."""
-        self._wait(self._block(_Item(_BARRIER, _Waiter(), 0), None))
+    def flush(self, budget: Budget | None = None) -> None:
+        """Block until everything queued so far is durable (sends nothing by itself).
+
+        Args:
+            budget: How long to wait at most (by default, as any checkpoint wait:
+                until the deadline's end, or for as long as it takes without one).
+                With a budget the calling thread never makes the call itself, so
+                the budget holds even if the call never answers.
+
+        Raises:
+            DeadlineApproaching: The budget (or the deadline) ended first.
+            SuspendExecution: The service revoked the token chain.
+            CheckpointError: A call failed.
+        """
+        waiter = self._block(_Item(_BARRIER, _Waiter(), 0), None, lead=budget is None)
+        self._wait(waiter, budget)
 
     def complete_scope(self, scope: Scope, update: OperationUpdate) -> None:
         """Cancel ``scope`` and send ``update`` (the batch's outcome) durably.
@@ -263,7 +304,7 @@ class Checkpointer:
             self._wait(waiter)
         finally:
             if self.observer is not None:
-                self.observer.claim_end_hook(update.id, waiter=True)
+                self.observer.observe_terminal(update.id, own_checkpoint=True)
 
     def add_producers(self, delta: int, *, starting: int = 0) -> None:
         """Tell the batcher that ``delta`` more (or fewer) threads may add updates.
@@ -302,22 +343,56 @@ class Checkpointer:
                 # was armed for.
                 self._poke(self._due_at())
 
-    def close(self) -> None:
-        """Flush, stop the thread and join it. Safe to call twice.
+    def close(self, budget: Budget | None = None) -> None:
+        """Send what is queued, stop the thread and join it. Safe to call twice.
 
-        With a deadline, the join waits at most until Lambda's timeout: a call
-        still in flight then cannot be saved anyway.
+        Args:
+            budget: How long the join may take (by default the deadline's
+                :func:`shutdown_budget`). A thread still in a call when it is
+                spent cannot be stopped: the checkpointer is abandoned (see
+                :attr:`stopped`): what is still queued is dropped, its waiters
+                fail, and once the call returns the thread ends, sending nothing more.
         """
         with self._cond:
             self._closing = True
+            idle = not self._sending and not self._queue
             self._poke(None)
-        # An idle thread exits at once; the floor lets it do so even when the
-        # deadline has already passed, so it does not outlive the invocation.
-        self._thread.join(None if self._deadline is None else max(self._deadline.remaining(), 1.0))
+        timeout = (budget or shutdown_budget(self._deadline)).left()
+        if idle and timeout is not None:
+            # An idle thread only has to wake up and return: let it, even when the
+            # budget was spent on other joins (its exit does no I/O).
+            timeout = max(timeout, SHUTDOWN_FLOOR)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """The invocation gives up on a thread it cannot stop: nothing more may be sent."""
+        with self._cond:
+            self._abandoned = True
+            stranded = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._urgent = 0
+            self._urgent_since = None
+            self._oldest = None
+            self._poke(None)
+        error = ExecutionError(
+            "the invocation ended while a checkpoint call was still in flight; this update "
+            "was not sent"
+        )
+        for item in stranded:
+            if item.waiter is not None:
+                item.waiter.set(error)
 
     @property
     def stopped(self) -> bool:
-        """Whether the checkpoint thread has ended (after :meth:`close`, unless a call hangs)."""
+        """Whether the checkpoint thread has ended.
+
+        After :meth:`close` it has, unless a call was still in flight when the
+        budget was spent; the invocation must then not end silently (the handler
+        raises a retryable ``InvocationError``).
+        """
         return not self._thread.is_alive()
 
     @property
@@ -364,10 +439,18 @@ class Checkpointer:
                 self._window = self._oldest + self._config.max_delay
                 self._poke(self._window)
 
-    def _block(self, item: _Item, scope: Scope | None, *, cancel: Scope | None = None) -> _Waiter:
+    def _block(
+        self,
+        item: _Item,
+        scope: Scope | None,
+        *,
+        cancel: Scope | None = None,
+        lead: bool = True,
+    ) -> _Waiter:
         """Queue an item somebody waits for, send it (or leave it to the thread).
 
-        Returns its waiter: the caller waits on it next.
+        With ``lead`` false the thread always sends it. Returns its waiter: the
+        caller waits on it next.
         """
         waiter = item.waiter
         assert waiter is not None
@@ -383,7 +466,7 @@ class Checkpointer:
             self._append(item)
             if not self._sending:
                 due = self._due_at(active=True)
-                if due is None and self._may_lead():
+                if due is None and lead and self._may_lead():
                     # Nobody else can add to this batch and no call is in flight: send it
                     # from this thread, sparing two thread hand-offs.
                     self._sending = True
@@ -396,22 +479,32 @@ class Checkpointer:
                     self._poke(due)
         if crash is not None:
             self._crashed(crash, batch or ())
+            _reraise_interrupt(crash)
         elif batch is not None:
             self._lead(batch)
         return waiter
 
     def _lead(self, batch: list[_Item]) -> None:
-        """Send ``batch`` on the calling thread, then hand the turn back to the thread."""
+        """Send ``batch`` on the calling thread, then hand the turn back to the thread.
+
+        An interruption of the calling thread (``KeyboardInterrupt``, ``SystemExit``)
+        fails the checkpointer for everyone else and is raised again here: it ends
+        the invocation, it is not a checkpoint failure to retry.
+        """
+        interrupted: BaseException | None = None
         try:
             self._send(batch)
         except BaseException as exc:
             self._crashed(exc, batch)
+            interrupted = exc
         with self._cond:
             self._sending = False
             if self._closing:
                 self._poke(None)
             elif self._queue:
                 self._poke(self._due_at())
+        if interrupted is not None:
+            _reraise_interrupt(interrupted)
 
     def _poke(self, due: float | None) -> None:
         """Make sure the thread looks at the queue by ``due`` (``None``: now). Lock held.
@@ -436,7 +529,7 @@ class Checkpointer:
 
     def _may_lead(self) -> bool:
         deadline = self._deadline
-        return deadline is None or deadline.remaining() > self._call_bound
+        return deadline is None or deadline.until_end() > self._call_bound
 
     def _due_at(self, *, active: bool = False) -> float | None:
         """When the queued batch must be sent (monotonic); ``None``: now (lock held).
@@ -476,12 +569,16 @@ class Checkpointer:
         if self._closing:
             raise ExecutionError("the invocation has ended; no more checkpoints can be sent")
 
-    def _wait(self, waiter: _Waiter) -> None:
-        deadline = self._deadline
-        if deadline is None or waiter.done:
-            waiter.wait()
-        elif not waiter.wait(deadline.remaining()):
-            raise DeadlineApproaching
+    def _wait(self, waiter: _Waiter, budget: Budget | None = None) -> None:
+        """Wait for ``waiter`` until the budget (or the deadline's end); raise what it got."""
+        if not waiter.done:
+            deadline = self._deadline
+            if budget is not None:
+                timeout = budget.left()
+            else:
+                timeout = None if deadline is None else deadline.until_end()
+            if not waiter.wait(timeout):
+                raise DeadlineApproaching
         if waiter.error is not None:
             if isinstance(waiter.error, SuspendExecution):
                 raise SuspendExecution(waiter.error.reason)
@@ -510,6 +607,8 @@ class Checkpointer:
         """
         cond = self._cond
         while True:
+            if self._abandoned:
+                return False  # the invocation has ended: nothing more may be sent
             until: float | None = None
             if self._queue and not self._sending:
                 until = self._due_at()
@@ -585,6 +684,7 @@ class Checkpointer:
         updates = [i.payload for i in batch if isinstance(i.payload, OperationUpdate)]
         needs_call = bool(updates) or any(i.payload is _REFRESH for i in batch)
         error: BaseException | None = None
+        raised: BaseException | None = None
         if needs_call and self._failure is None and not self._revoked:
             waited_for = (
                 {
@@ -598,7 +698,7 @@ class Checkpointer:
             try:
                 self._call(updates, waited_for)
             except BaseException as exc:
-                error = exc
+                error = raised = exc
         elif self._failure is not None:
             error = self._failure
         elif self._revoked:
@@ -608,11 +708,17 @@ class Checkpointer:
         for item in batch:
             if item.waiter is not None:
                 item.waiter.set(error)
+        if raised is not None:
+            _reraise_interrupt(raised)
 
     def _call(self, updates: list[OperationUpdate], waited_for: Collection[str] = ()) -> None:
         result = self._service.checkpoint(self._state.arn, self._token, updates, new_client_token())
         self.calls += 1
         self.updates_sent += len(updates)
+        if self._abandoned:
+            # The invocation ended during the call: nobody reads the answer, and no
+            # more pages (or plugin hooks) may follow it.
+            return
         now = self._clock.now()
         completed = result.token is None and any(u.type is OperationType.EXECUTION for u in updates)
         observer = self.observer

@@ -14,7 +14,19 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "Deadline", "RealTime", "SystemClock"]
+__all__ = [
+    "CUTOFF_SHARE",
+    "RETURN_SHARE",
+    "SHUTDOWN_FLOOR",
+    "SHUTDOWN_WITHOUT_DEADLINE",
+    "SYSTEM_CLOCK",
+    "Budget",
+    "Clock",
+    "Deadline",
+    "RealTime",
+    "SystemClock",
+    "shutdown_budget",
+]
 
 
 @runtime_checkable
@@ -108,14 +120,24 @@ SYSTEM_CLOCK: Clock = SystemClock()
 """The process-wide real clock."""
 
 
+CUTOFF_SHARE = 0.5
+"""The share of a deadline's margin left when waits for running branches end."""
+
+RETURN_SHARE = 0.2
+"""The share of a deadline's margin kept after the SDK's last wait, for the handler to return."""
+
+
 class Deadline:
     """The end of the current Lambda invocation, as the SDK plans around it.
 
     Lambda kills an invocation at its timeout. The SDK stops starting durable
     work ``margin`` seconds before that (:meth:`near`), so it can flush what is
-    queued and end the invocation cleanly. Waits for other threads end half the
-    margin before the timeout (:meth:`until_cutoff`), leaving the flush the other
-    half; no blocking wait of the SDK outlasts :meth:`remaining`.
+    queued and end the invocation cleanly. Waits for its branches to report
+    end half the margin before the timeout (:meth:`until_cutoff`), leaving the
+    rest to the end of the invocation. Its last wait (the final flush, the joins
+    of its threads) ends a fifth of the margin before the timeout
+    (:meth:`until_end`): that fifth is the handler's, to return its envelope or
+    raise. No blocking wait of the SDK outlasts that end.
 
     Args:
         clock: Where elapsed time is read (``monotonic``).
@@ -161,12 +183,87 @@ class Deadline:
         return max(0.0, self._soft - self._clock.monotonic())
 
     def until_cutoff(self) -> float:
-        """Seconds a wait for other threads may still take (never negative).
+        """Seconds a wait for running branches may still take (never negative).
 
-        Such waits (branches finishing, pools joining) end half the margin before
-        Lambda's timeout: the other half is the final flush's and the return's.
+        Waits for running branches to report (a map or parallel winding down or
+        settling) end :data:`CUTOFF_SHARE` of the margin before Lambda's timeout:
+        the rest is the end of the invocation's (the final flush, the joins and
+        the return; see :meth:`until_end`).
         """
-        return max(0.0, self._hard - self.margin / 2 - self._clock.monotonic())
+        return max(0.0, self._hard - self.margin * CUTOFF_SHARE - self._clock.monotonic())
+
+    def until_end(self) -> float:
+        """Seconds until the SDK's last wait must end (never negative).
+
+        The end is :data:`RETURN_SHARE` of the margin before Lambda's timeout:
+        checkpoint waits, the final flush and every join are over by then, and
+        what is left is the handler's to return its envelope (or raise) in time.
+        """
+        return max(0.0, self._hard - self.margin * RETURN_SHARE - self._clock.monotonic())
 
     def __repr__(self) -> str:
         return f"Deadline(remaining={self.remaining():.3f}s, margin={self.margin:.3f}s)"
+
+
+SHUTDOWN_FLOOR = 0.1
+"""Seconds the end of an invocation may take even once its deadline's end has passed.
+
+Threads about to exit (an idle checkpoint thread told to stop) still can. It is
+never more than the share of the margin kept for the return
+(:data:`RETURN_SHARE`), so a shutdown starting at the end still finishes before
+Lambda's timeout.
+"""
+
+SHUTDOWN_WITHOUT_DEADLINE = 60.0
+"""Seconds the end of an invocation may take when Lambda's deadline is unknown.
+
+Without ``get_remaining_time_in_millis`` (a script, a test driving the handler
+with no context) nothing else bounds the final flush and the joins: a branch
+stuck in user code, or a checkpoint call that never answers, then makes the
+invocation raise a retryable ``InvocationError`` after this long instead of
+hanging.
+"""
+
+
+class Budget:
+    """A span of real time shared by several waits, each taking what is left of it.
+
+    The waits it bounds (thread joins, lock acquisitions) are real, so the span
+    is measured on the real monotonic clock even when the invocation models
+    time with a virtual one.
+
+    Args:
+        seconds: The span's length from now; ``None`` for no bound.
+
+    Attributes:
+        seconds: The span's length (``None``: unbounded).
+    """
+
+    __slots__ = ("_end", "seconds")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = None if seconds is None else max(0.0, seconds)
+        self._end = None if self.seconds is None else RealTime.monotonic() + self.seconds
+
+    def left(self) -> float | None:
+        """Seconds left (never negative); ``None`` when unbounded."""
+        if self._end is None:
+            return None
+        return max(0.0, self._end - RealTime.monotonic())
+
+    def __repr__(self) -> str:
+        left = self.left()
+        return "Budget(unbounded)" if left is None else f"Budget(left={left:.3f}s)"
+
+
+def shutdown_budget(deadline: Deadline | None) -> Budget:
+    """The time the end of an invocation may take: the final flush and every join share it.
+
+    With a deadline it lasts until :meth:`Deadline.until_end`, or
+    :data:`SHUTDOWN_FLOOR` (at most the return's share of the margin) if that
+    has passed; without one, :data:`SHUTDOWN_WITHOUT_DEADLINE` seconds.
+    """
+    if deadline is None:
+        return Budget(SHUTDOWN_WITHOUT_DEADLINE)
+    floor = min(SHUTDOWN_FLOOR, deadline.margin * RETURN_SHARE)
+    return Budget(max(deadline.until_end(), floor))

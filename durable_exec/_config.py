@@ -472,6 +472,16 @@ class CallbackConfig:
         validate_sub_type(self.sub_type)
         _check_result_type(self.result_type)
 
+    @property
+    def timeout_seconds(self) -> int:
+        """``timeout`` in whole seconds (rounded up), as the CALLBACK is checkpointed; 0 is none."""
+        return to_seconds(self.timeout, what="timeout")
+
+    @property
+    def heartbeat_timeout_seconds(self) -> int:
+        """``heartbeat_timeout`` in whole seconds (rounded up); 0 is none."""
+        return to_seconds(self.heartbeat_timeout, what="heartbeat_timeout")
+
 
 @dataclasses.dataclass(frozen=True)
 class WaitForCallbackConfig(CallbackConfig):

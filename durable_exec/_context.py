@@ -108,14 +108,42 @@ def run_awaitable(core: ContextCore, awaitable: Awaitable[Any]) -> Any:
 
 
 class LambdaContext(Protocol):
-    """What the SDK reads from Lambda's context object (``context.lambda_context``)."""
+    """Lambda's context object, as the handler receives it (``context.lambda_context``).
+
+    The SDK itself reads ``get_remaining_time_in_millis``, ``function_name`` and
+    ``invoked_function_arn``; the rest is there for your code. In tests,
+    :class:`durable_exec.testing.FakeLambdaContext` has every member.
+
+    Attributes:
+        aws_request_id: The invocation's request id.
+        function_name: The function's name.
+        function_version: The version that runs (``$LATEST`` or a number).
+        invoked_function_arn: The ARN the function was invoked with.
+        memory_limit_in_mb: The memory configured for the function.
+        log_group_name: The CloudWatch log group of the function.
+        log_stream_name: The log stream of this execution environment.
+        tenant_id: The tenant of the invocation, for tenant-isolated functions.
+        client_context: The mobile client context, if one was sent.
+        identity: The Cognito identity, if one was sent.
+    """
 
     aws_request_id: str
     function_name: str
+    function_version: str | None
     invoked_function_arn: str
+    memory_limit_in_mb: str | int | None
+    log_group_name: str | None
+    log_stream_name: str | None
+    tenant_id: str | None
+    client_context: Any
+    identity: Any
 
     def get_remaining_time_in_millis(self) -> int:
         """Return the milliseconds left before Lambda stops the invocation."""
+        ...
+
+    def log(self, msg: str) -> None:
+        """Write ``msg`` to the function's log stream."""
         ...
 
 
@@ -186,6 +214,43 @@ class DurableContext:
         """
         core = self._core
         return core.record_parent != core.ids.prefix
+
+    def create_child_context(
+        self, operation_id: str, *, is_virtual: bool = False
+    ) -> DurableContext:
+        """Return a context for the operations of ``operation_id``, recording nothing for it.
+
+        ``run_in_child_context``, ``map`` and ``parallel`` build their children this
+        way after checkpointing the child's own CONTEXT operation; call it directly
+        only when that operation is recorded already, or with ``is_virtual=True``.
+        The child's operation ids derive from ``operation_id`` exactly as in a child
+        context of that id (``OperationIdNamespace(operation_id)``), so they are the
+        same on every replay.
+
+        Args:
+            operation_id: The id the child's operation ids derive from.
+            is_virtual: ``False``: the child's operations record ``operation_id`` as
+                their parent (it must be a CONTEXT operation of the execution).
+                ``True``: they record this context's own parent, as a FLAT branch's do.
+
+        Returns:
+            The child context; its :attr:`is_virtual` is ``is_virtual``.
+
+        Raises:
+            ValidationError: ``operation_id`` is not a non-empty string.
+        """
+        if not isinstance(operation_id, str) or not operation_id:
+            raise ValidationError(
+                f"create_child_context needs the child's operation id (a non-empty string), "
+                f"got {operation_id!r}"
+            )
+        core = self._core
+        if is_virtual:
+            child = core.child(None, prefix=operation_id, virtual_parent=core.record_parent)
+        else:
+            child = core.child(operation_id, prefix=operation_id)
+        context: DurableContext = core.make_context(child)
+        return context
 
     def set_logger(self, new_logger: LoggerInterface) -> None:
         """Send this context's log records to ``new_logger`` (e.g. a Powertools logger).
@@ -481,7 +546,9 @@ class DurableContext:
 
         Args:
             name: Operation name.
-            config: Timeout, heartbeat timeout, serdes of the result (raw string by default).
+            config: Timeout, heartbeat timeout, serdes or ``result_type`` of the
+                result (by default ``result()`` returns the string sent, as it is,
+                never parsed as JSON).
         """
         if name:
             validate_name(name)
@@ -500,6 +567,19 @@ class DurableContext:
 
         On replay: a completed wait returns its stored result; the submitter never
         runs again once it has succeeded.
+
+        Args:
+            submitter: Called with the callback id and a context, inside a step:
+                hands the id to the system that will answer.
+            name: Operation name.
+            config: Timeout, heartbeat timeout, submitter retries, serdes or
+                ``result_type`` of the result.
+
+        Returns:
+            The callback's result: the string the external system sent, as it is
+            (``"approved"`` sent arrives as ``"approved"``; nothing parses it as
+            JSON), unless ``config`` has a serdes or a ``result_type`` that
+            decodes it.
 
         Raises:
             CallbackExternalError: The external system reported failure.

@@ -36,16 +36,27 @@ from __future__ import annotations
 
 import enum
 import threading
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 __all__ = [
+    "BAD_REQUEST_ERROR",
+    "INVALID_CHECKPOINT_TOKEN_PREFIX",
+    "INVALID_PARAMETER_VALUE_EXCEPTION",
+    "KMS_ERROR_CODES",
+    "SERVICE_ERROR",
+    "THROTTLING_ERROR_CODES",
+    "TOO_MANY_REQUESTS_ERROR",
     "BatchCompletionError",
     "CallbackError",
     "CallbackExternalError",
     "CallbackSubmitterError",
     "CallbackTimeoutError",
     "CheckpointError",
+    "CheckpointErrorCategory",
     "ChildContextError",
+    "CompletionReason",
+    "DurableApiErrorCategory",
     "DurableExecutionsError",
     "DurableOperationError",
     "ExecutionError",
@@ -63,6 +74,9 @@ __all__ = [
     "UnrecoverableError",
     "ValidationError",
     "WaitForConditionError",
+    "api_error_category",
+    "is_stale_token",
+    "is_transient",
     "register_operation_error",
 ]
 
@@ -78,6 +92,16 @@ class TerminationReason(enum.Enum):
     STEP_INTERRUPTED = "STEP_INTERRUPTED"
     SERIALIZATION_ERROR = "SERIALIZATION_ERROR"
     DEADLINE_APPROACHING = "DEADLINE_APPROACHING"
+
+
+class CompletionReason(enum.Enum):
+    """Why a batch (map or parallel) ended."""
+
+    ALL_COMPLETED = "ALL_COMPLETED"
+    MIN_SUCCESSFUL_REACHED = "MIN_SUCCESSFUL_REACHED"
+    FAILURE_TOLERANCE_EXCEEDED = "FAILURE_TOLERANCE_EXCEEDED"
+    CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
+    CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
 
 
 class DurableExecutionsError(Exception):
@@ -132,6 +156,44 @@ class DurableOperationError(DurableExecutionsError):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.message, self.error_type, self.data, self.stack_trace))
 
+    @classmethod
+    def from_error_fields(
+        cls,
+        error_type: str | None,
+        message: str | None,
+        data: str | None,
+        stack_trace: list[str] | None,
+    ) -> DurableOperationError:
+        """Rebuild a recorded operation error as the class its ``error_type`` names.
+
+        The SDK's own operation errors (``StepError``, ``CallbackTimeoutError``...,
+        recorded under the official SDK's names) and classes registered with
+        :func:`register_operation_error` come back as themselves; any other type
+        (a ``ValueError``, a class that was not registered) as a plain
+        :class:`DurableOperationError` that keeps the recorded type name. The
+        class is chosen from ``error_type`` alone, whichever class this is called on.
+
+        Args:
+            error_type: The recorded ``ErrorType``.
+            message: The recorded ``ErrorMessage``.
+            data: The recorded ``ErrorData``.
+            stack_trace: The recorded ``StackTrace``.
+
+        Example:
+            >>> error = DurableOperationError.from_error_fields(
+            ...     "aws_durable_execution_sdk_python.exceptions.StepError", "failed", None, None
+            ... )
+            >>> type(error).__name__, error.message
+            ('StepError', 'failed')
+        """
+        named = class_for_wire_type(error_type)
+        target = (
+            named
+            if isinstance(named, type) and issubclass(named, DurableOperationError)
+            else DurableOperationError
+        )
+        return target(message=message, error_type=error_type, data=data, stack_trace=stack_trace)
+
 
 class StepError(DurableOperationError):
     """A step failed after its retry strategy gave up."""
@@ -153,18 +215,25 @@ class BatchCompletionError(DurableOperationError):
     """A map or parallel ended with a custom FAILED completion decision.
 
     Attributes:
-        completion_reason: The batch's completion reason, when known.
+        completion_reason: The batch's completion reason (``CUSTOM_COMPLETION_FAILED``,
+            the one reason it is raised for, unless given).
     """
 
     def __init__(
         self,
-        completion_reason: Any = None,
+        completion_reason: CompletionReason = CompletionReason.CUSTOM_COMPLETION_FAILED,
         message: str | None = None,
         error_type: str | None = None,
         data: str | None = None,
         stack_trace: list[str] | None = None,
     ) -> None:
-        super().__init__(message, error_type, data, stack_trace)
+        reason = getattr(completion_reason, "value", completion_reason)
+        super().__init__(
+            message or f"the batch's should_complete decided it FAILED ({reason})",
+            error_type,
+            data,
+            stack_trace,
+        )
         self.completion_reason = completion_reason
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -303,13 +372,112 @@ class InvocationError(UnrecoverableError):
         return True
 
 
+BAD_REQUEST_ERROR = 400
+"""Lowest HTTP status of a client error: refused as sent, the execution fails (but see 429)."""
+TOO_MANY_REQUESTS_ERROR = 429
+"""Throttling: retried in-process, then by Lambda."""
+SERVICE_ERROR = 500
+"""Lowest HTTP status of a service error: retried in-process, then by Lambda."""
+INVALID_PARAMETER_VALUE_EXCEPTION = "InvalidParameterValueException"
+"""The error code of a refused parameter, a stale checkpoint token included."""
+INVALID_CHECKPOINT_TOKEN_PREFIX = "Invalid checkpoint token"  # noqa: S105 - a message, not a secret
+"""How a stale token's message starts (compared case-insensitively): Lambda retries."""
+KMS_ERROR_CODES = frozenset(
+    {
+        "KMSAccessDeniedException",
+        "KMSDisabledException",
+        "KMSInvalidStateException",
+        "KMSNotFoundException",
+    }
+)
+"""Errors of the execution's KMS key: sent as 5xx, but only a fix of the key helps."""
+THROTTLING_ERROR_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
+)
+"""Error codes that mean throttling, whatever the HTTP status."""
+
+
+class DurableApiErrorCategory(enum.Enum):
+    """What a failed call to the durable-execution API means for the execution.
+
+    Attributes:
+        INVOCATION: Worth retrying (throttling, a 5xx, a lost connection, a stale
+            checkpoint token): Lambda invokes the function again.
+        EXECUTION: Retrying cannot help (a KMS key problem, any other 4xx): the
+            execution fails.
+    """
+
+    INVOCATION = "INVOCATION"
+    EXECUTION = "EXECUTION"
+
+
+CheckpointErrorCategory = DurableApiErrorCategory
+"""The same enum under the name the official SDK first gave it."""
+
+
+def is_stale_token(code: str | None, message: str | None) -> bool:
+    """Whether an API error says the checkpoint token is stale (another invocation moved on)."""
+    return code == INVALID_PARAMETER_VALUE_EXCEPTION and (message or "").lower().startswith(
+        INVALID_CHECKPOINT_TOKEN_PREFIX.lower()
+    )
+
+
+def is_transient(code: str | None, status: int | None) -> bool:
+    """Whether an API error is throttling or a service fault (a KMS error never is)."""
+    if code in KMS_ERROR_CODES:
+        return False
+    return (
+        code in THROTTLING_ERROR_CODES
+        or status == TOO_MANY_REQUESTS_ERROR
+        or (status is not None and status >= SERVICE_ERROR)
+    )
+
+
+def api_error_category(
+    code: str | None, status: int | None, message: str | None
+) -> DurableApiErrorCategory:
+    """Classify a failed API call from its error code, HTTP status and message.
+
+    Without a code or a status (no response: a connection error) the call is worth
+    retrying; a KMS error, or a 4xx other than throttling and a stale token, is not.
+    """
+    if code in KMS_ERROR_CODES:
+        return DurableApiErrorCategory.EXECUTION
+    if (code is None and status is None) or is_stale_token(code, message):
+        return DurableApiErrorCategory.INVOCATION
+    if is_transient(code, status):
+        return DurableApiErrorCategory.INVOCATION
+    return DurableApiErrorCategory.EXECUTION
+
+
 class CheckpointError(InvocationError):
     """A call to the durable-execution API failed.
 
+    Built as the official SDK builds it (``CheckpointError(message, error_category,
+    error, response_metadata)``) or with the keywords below; the attributes are
+    filled in either way.
+
+    Args:
+        message: What failed.
+        error_category: Whether the invocation (INVOCATION, the default) or the
+            execution (EXECUTION) should end; the opposite of ``retryable``.
+        error: The service's ``Error`` member (``{"Code", "Message"}``), if any.
+        response_metadata: The service's ``ResponseMetadata`` (``HTTPStatusCode``,
+            ``RequestId``...), if any.
+        error_code: The service's error code (default: ``error["Code"]``).
+        status_code: The HTTP status (default: ``response_metadata["HTTPStatusCode"]``).
+        retryable: ``False`` for EXECUTION, ``True`` for INVOCATION: another way of
+            giving ``error_category``.
+
     Attributes:
+        error_category: INVOCATION (Lambda retries) or EXECUTION (the execution fails).
+        error: The service's ``Error`` member, if any.
+        response_metadata: The service's ``ResponseMetadata``, if any.
         error_code: The service's error code (e.g. ``TooManyRequestsException``), if any.
         status_code: The HTTP status, if any.
-        retryable: False when the execution must fail rather than be retried.
+
+    Raises:
+        ValidationError: ``error_category`` and ``retryable`` disagree.
     """
 
     default_reason = TerminationReason.CHECKPOINT_FAILED
@@ -317,19 +485,86 @@ class CheckpointError(InvocationError):
     def __init__(
         self,
         message: str = "",
+        error_category: DurableApiErrorCategory | None = None,
+        error: Mapping[str, Any] | None = None,
+        response_metadata: Mapping[str, Any] | None = None,
         *,
         error_code: str | None = None,
         status_code: int | None = None,
-        retryable: bool = True,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
+        if retryable is not None:
+            implied = (
+                DurableApiErrorCategory.INVOCATION
+                if retryable
+                else DurableApiErrorCategory.EXECUTION
+            )
+            if error_category is not None and error_category is not implied:
+                raise ValidationError(
+                    f"CheckpointError got error_category={error_category} and "
+                    f"retryable={retryable}, which contradict each other; give one of them"
+                )
+            error_category = implied
+        self.error_category = error_category or DurableApiErrorCategory.INVOCATION
+        self.error = dict(error) if error is not None else None
+        self.response_metadata = dict(response_metadata) if response_metadata is not None else None
+        if error_code is None and self.error is not None:
+            error_code = self.error.get("Code")
+        if status_code is None and self.response_metadata is not None:
+            status_code = self.response_metadata.get("HTTPStatusCode")
         self.error_code = error_code
         self.status_code = status_code
-        self.retryable = retryable
+
+    @classmethod
+    def from_exception(cls, exception: BaseException) -> Self:
+        """Describe a failed botocore call (a ``ClientError``, or a transport error).
+
+        The message is ``str(exception)``; ``error`` and ``response_metadata`` are
+        taken from the exception's ``response``, and the category follows from them:
+        EXECUTION for a KMS error or a 4xx other than throttling and a stale
+        checkpoint token, INVOCATION otherwise (a lost connection included).
+        """
+        response = getattr(exception, "response", None)
+        if not isinstance(response, Mapping):
+            response = {}
+        error = response.get("Error")
+        metadata = response.get("ResponseMetadata")
+        error = error if isinstance(error, Mapping) else None
+        metadata = metadata if isinstance(metadata, Mapping) else None
+        code = error.get("Code") if error else None
+        status = metadata.get("HTTPStatusCode") if metadata else None
+        category = api_error_category(
+            code if isinstance(code, str) else None,
+            status if isinstance(status, int) else None,
+            str(error.get("Message") or "") if error else None,
+        )
+        return cls(str(exception), category, error, metadata)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether Lambda should retry the invocation (``error_category`` is INVOCATION)."""
+        return self.error_category is DurableApiErrorCategory.INVOCATION
 
     def is_retryable(self) -> bool:
         """Return whether Lambda should retry the invocation."""
         return self.retryable
+
+    def is_retriable(self) -> bool:
+        """Return :meth:`is_retryable` (the official SDK's older spelling)."""
+        return self.retryable
+
+    def build_logger_extras(self) -> dict[str, Any]:
+        """Return the service's ``Error`` and ``ResponseMetadata`` as logging ``extra`` fields.
+
+        Only the members that are known are included, under those two keys.
+        """
+        extras: dict[str, Any] = {}
+        if self.error:
+            extras["Error"] = self.error
+        if self.response_metadata:
+            extras["ResponseMetadata"] = self.response_metadata
+        return extras
 
 
 class StepInterruptedError(InvocationError):

@@ -17,8 +17,9 @@ reads what the other wrote. Files are written atomically: a temporary file in
 the target directory, flushed and fsynced, then renamed over the final name,
 so a reader never sees half a value, even when a retried attempt rewrites it.
 
-Never point it at Lambda's ``/tmp``: it is local to one execution environment,
-and a replay may run in another one that does not have the file.
+Lambda's ``/tmp`` will not do: every execution environment has a ``/tmp`` of
+its own, and the environment that replays an operation is often not the one
+that wrote its file.
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ _OVERFLOW_AT = CHECKPOINT_SIZE_LIMIT_BYTES - 1024  # room for the rest of the up
 class FileSystemSerDesMode(enum.StrEnum):
     """When :class:`FileSystemSerDes` writes a file.
 
-    ``ALWAYS``: every value goes to a file; the checkpoint holds only the
-    pointer (predictable checkpoint sizes). ``OVERFLOW``: values are kept inline
-    and only those whose envelope would exceed about 255 KiB go to a file.
+    ``ALWAYS`` (the default) files every value and checkpoints the pointer,
+    so checkpoint sizes do not depend on the values. ``OVERFLOW`` checkpoints a
+    value inline and files it only when its envelope would pass about 255 KiB.
     """
 
     ALWAYS = "ALWAYS"
@@ -68,12 +69,13 @@ class FileSystemSerDesMode(enum.StrEnum):
 class FileSystemPathEncoding(enum.StrEnum):
     """How the execution and the operation become a directory and a file name.
 
-    ``URI``: ``<base>/<function>/<execution name>/<invocation id>/<operation id>.json``
-    with the operation id percent-encoded: readable, but a very long operation
-    id can exceed the file system's 255-byte name limit. An ARN of another
-    shape becomes one percent-encoded directory. ``HASH``:
-    ``<base>/<sha256(arn)>/<sha256(operation id)>.json``: fixed-length names
-    that are always valid.
+    ``URI`` (the default) lays files out as
+    ``<base>/<function>/<execution name>/<invocation id>/<operation id>.json``,
+    the operation id percent-encoded, so a person can find them; an ARN that
+    does not parse becomes a single percent-encoded directory. Names grow with
+    the ids, and most file systems refuse one over 255 bytes. ``HASH`` lays
+    them out as ``<base>/<sha256(arn)>/<sha256(operation id)>.json``: 64 hex
+    characters per name, whatever the ids hold.
     """
 
     URI = "URI"
@@ -131,10 +133,11 @@ class FileSystemSerDesConfig:
             )
 
 
-def _segment(value: str, encoding: FileSystemPathEncoding) -> str:
-    if encoding is FileSystemPathEncoding.HASH:
-        return hashlib.sha256(value.encode()).hexdigest()
-    return quote(value, safe="")
+def _path_name(text: str, encoding: FileSystemPathEncoding) -> str:
+    """One directory or file name for ``text``: %-escaped (URI) or its SHA-256 in hex (HASH)."""
+    if encoding is FileSystemPathEncoding.URI:
+        return quote(text, safe="")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class FileSystemSerDes(SerDes[Any]):
@@ -190,7 +193,7 @@ class FileSystemSerDes(SerDes[Any]):
         names = (
             [parts.function_name, parts.execution_name, parts.invocation_id]
             if parts is not None
-            else [_segment(arn, encoding)]
+            else [_path_name(arn, encoding)]
         )
         # The ARN parts hold no '/', and everything else is percent-encoded or hashed;
         # only a '.' or '..' part could still step outside the base directory.
@@ -199,7 +202,7 @@ class FileSystemSerDes(SerDes[Any]):
                 f"FileSystemSerDes: the execution ARN {arn!r} has a '.' or '..' part, which "
                 "would leave the base directory; use FileSystemPathEncoding.HASH"
             )
-        file_name = f"{_segment(serdes_context.operation_id, encoding)}.json"
+        file_name = f"{_path_name(serdes_context.operation_id, encoding)}.json"
         return os.path.join(self._base_path, *names, file_name)
 
     def serialize(self, value: Any, serdes_context: SerDesContext) -> str | None:

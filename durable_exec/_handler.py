@@ -11,11 +11,17 @@ An invocation:
    ``FAILED``; an error Lambda should retry (a retryable checkpoint failure,
    an :class:`InvocationError`) is re-raised instead;
 4. flushes what is queued, then joins every thread it started (map/parallel
-   pools, then the checkpoint thread), all within one budget that ends before
-   Lambda's timeout. Nothing survives into the next warm invocation silently: a
-   thread still running then (user code stuck in an orphaned branch, a call
-   that never answers) makes the invocation raise a retryable
-   :class:`InvocationError`.
+   pools, then the checkpoint thread), all within one shared budget
+   (``_clock.shutdown_budget``) that ends a fifth of the deadline's margin
+   before Lambda's timeout, leaving the rest to return the envelope; without a
+   deadline the budget is ``_clock.SHUTDOWN_WITHOUT_DEADLINE`` seconds.
+   Nothing survives into the next warm invocation silently: a thread still
+   running then (user code stuck in an orphaned branch, a checkpoint call that
+   never answers) makes the invocation raise a retryable
+   :class:`InvocationError` (``DEADLINE_APPROACHING`` when a deadline set the
+   budget). A checkpoint thread given up on this way sends nothing more once
+   its call returns. Nothing durable is lost: the service keeps only what it
+   acknowledged, and the next invocation replays from there.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_exec._checkpointer import BatcherConfig, Checkpointer
-from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
+from durable_exec._clock import SYSTEM_CLOCK, Budget, Clock, Deadline, shutdown_budget
 from durable_exec._context import DurableContext, root_context
 from durable_exec._errors import (
     CheckpointError,
@@ -309,7 +315,7 @@ def _run(
     envelope = parse_event(event)
     deadline = Deadline.from_lambda_context(clock, lambda_context)
     service = BotocoreDurableService(
-        client, clock=clock, deadline=deadline.remaining if deadline is not None else None
+        client, clock=clock, deadline=deadline.until_end if deadline is not None else None
     )
     operations = list(envelope.operations)
     try:
@@ -364,16 +370,18 @@ def _run(
         raised = exc
         output = {"Status": "PENDING"}
     finally:
-        _flush(checkpointer)
-        stuck = invocation.join_executors()
-        checkpointer.close()
+        # One budget for the whole end: the flush first, then every join.
+        budget = shutdown_budget(deadline)
+        _flush(checkpointer, budget)
+        stuck = invocation.join_executors(budget)
+        checkpointer.close(budget)
     still_running = [thread.name for thread in stuck if thread.is_alive()]
     if not checkpointer.stopped:
         still_running.append("the checkpoint thread")
     if still_running:
-        if isinstance(raised, DeadlineApproaching):
+        if deadline is not None:
             raise _deadline_error(deadline, still_running) from raised
-        raise _still_running_error(still_running) from raised
+        raise _still_running_error(still_running, budget) from raised
     if checkpointer.revoked:
         return {"Status": "PENDING"}
     failure = checkpointer.failure
@@ -420,40 +428,53 @@ def _start_plugins(
     )
 
 
-def _flush(checkpointer: Checkpointer) -> None:
-    """Make everything queued durable before any thread is waited for.
+def _flush(checkpointer: Checkpointer, budget: Budget) -> None:
+    """Make everything queued durable before any thread is waited for, within ``budget``.
 
     A failure here is not lost: the checkpointer keeps it (``failure``, ``revoked``)
-    and the outcome is decided from there; ``close`` tries once more.
+    and the outcome is decided from there. A call still in flight when the budget
+    is spent keeps the checkpoint thread running: ``close`` gives up on it, and the
+    invocation raises.
     """
     with contextlib.suppress(SuspendExecution, DeadlineApproaching, DurableExecutionsError):
-        checkpointer.flush()
+        checkpointer.flush(budget)
 
 
 def _thread_list(names: list[str]) -> str:
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return f"{len(names)} threads started by this invocation are still running ({shown})"
+    if len(names) == 1:
+        return f"1 thread started by this invocation still running ({shown})"
+    return f"{len(names)} threads started by this invocation still running ({shown})"
 
 
-def _still_running_error(names: list[str]) -> InvocationError:
+def _still_running_error(names: list[str], budget: Budget) -> InvocationError:
     return InvocationError(
-        f"{_thread_list(names)} after it ended: a map/parallel branch that outlived its "
-        "batch is stuck in user code, or a checkpoint call never answered. Lambda will "
-        "retry the invocation. Give blocking calls in branches a timeout shorter than the "
-        "function's."
+        f"the invocation ended with {_thread_list(names)} after waiting "
+        f"{budget.seconds or 0:g}s for them (no Lambda deadline is known, and that is how "
+        "long the SDK waits without one): a map/parallel branch that "
+        "outlived its batch is stuck in user code, or a checkpoint call never answered. "
+        "Updates the service did not acknowledge are not durable; the invocation should be "
+        "retried, and it replays from the last acknowledged checkpoint. Give blocking calls "
+        "in branches a timeout."
     )
 
 
 def _deadline_error(deadline: Deadline | None, running: list[str] | None = None) -> InvocationError:
     margin = f"{deadline.margin:.1f}s" if deadline is not None else "its margin"
     if running:
-        done = f"; {_thread_list(running)}, so what they had not sent is lost"
+        done = (
+            f" with {_thread_list(running)} (user code stuck in a branch, or a checkpoint call "
+            "that did not answer in time); updates the service did not acknowledge are not "
+            "durable"
+        )
+        advice = "raise the function's timeout or give blocking calls in branches a timeout"
     else:
         done = ", after flushing its checkpoints"
+        advice = "raise the function's timeout or split long steps"
     return InvocationError(
         f"the invocation stopped {margin} before Lambda's timeout{done}; Lambda will invoke "
-        "the function again and it will resume from the last checkpoint. If this repeats, "
-        "raise the function's timeout or split long steps.",
+        f"the function again and it will resume from the last checkpoint. If this repeats, "
+        f"{advice}.",
         TerminationReason.DEADLINE_APPROACHING,
     )
 

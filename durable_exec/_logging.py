@@ -70,13 +70,28 @@ def _stacklevel_default(logger: Any, method: str, bound: Any) -> int | None:
     return _STACKLEVEL_DEFAULTS[key]
 
 
+def _never_replaying() -> bool:
+    return False
+
+
 class DurableLogger:
     """Adds execution context to each record and mutes it during replay.
 
+    ``context.logger`` and ``step_context.logger`` are built by the SDK; build one
+    yourself to get the same behaviour around a logger of yours.
+
     Args:
         logger: The logger records go to.
-        fields: ``extra`` fields added to every record (``None`` values are left out).
-        is_replaying: Returns whether the owning context is replaying right now.
+        default_extra: ``extra`` fields added to every record (``None`` values are
+            left out); a record's own ``extra`` wins over them.
+        is_replaying: Returns whether the owning context is replaying right now
+            (default: never, so every record is written).
+
+    Example:
+        >>> import logging
+        >>> log = DurableLogger(logging.getLogger("orders"), {"orderId": "o-1"})
+        >>> log.get_logger().name
+        'orders'
     """
 
     __slots__ = ("_fields", "_is_replaying", "_logger")
@@ -84,21 +99,32 @@ class DurableLogger:
     def __init__(
         self,
         logger: LoggerInterface,
-        fields: Mapping[str, Any],
-        is_replaying: Callable[[], bool],
+        default_extra: Mapping[str, Any] | None = None,
+        is_replaying: Callable[[], bool] | None = None,
     ) -> None:
         self._logger = logger
-        self._fields = {k: v for k, v in fields.items() if v is not None}
-        self._is_replaying = is_replaying
+        self._fields = {k: v for k, v in (default_extra or {}).items() if v is not None}
+        self._is_replaying = is_replaying or _never_replaying
 
     @property
     def logger(self) -> LoggerInterface:
         """The underlying logger."""
         return self._logger
 
+    def get_logger(self) -> LoggerInterface:
+        """Return the underlying logger (the one records go to)."""
+        return self._logger
+
     def with_logger(self, logger: LoggerInterface) -> DurableLogger:
         """Return this logger writing to ``logger`` instead."""
         return DurableLogger(logger, self._fields, self._is_replaying)
+
+    def with_is_replaying(self, is_replaying: Callable[[], bool]) -> DurableLogger:
+        """Return this logger muted whenever ``is_replaying()`` says so, instead of when it was.
+
+        The destination and the ``extra`` fields are kept.
+        """
+        return DurableLogger(self._logger, self._fields, is_replaying)
 
     def with_fields(
         self, is_replaying: Callable[[], bool] | None = None, **fields: Any

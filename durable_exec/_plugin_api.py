@@ -24,8 +24,9 @@ one plugin instance per invocation, which then receives:
 * ``provide_propagation_metadata``: before a chained invoke's START, to pass a
   trace header to the invoked function.
 
-A hook that raises is logged and ignored: a plugin cannot fail an execution.
-``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` still propagate.
+Plugins never decide an execution's outcome: whatever a hook raises goes to
+the ``durable_exec.plugins`` log and is dropped. Stop signals are the one
+exception (``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``).
 
 The types mirror the official SDK's ``plugin`` module field for field; plugins
 written against the official module (such as the official OpenTelemetry
@@ -60,7 +61,6 @@ __all__ = [
     "UserFunctionEndInfo",
     "UserFunctionOutcome",
     "UserFunctionStartInfo",
-    "copy_error",
     "to_datetime",
 ]
 
@@ -92,12 +92,12 @@ def to_datetime(timestamp: float | None) -> datetime.datetime | None:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
 
 
-def copy_error(error: ErrorObject | None) -> ErrorObject | None:
-    """A copy of ``error`` a plugin may change without touching the checkpointed one."""
+def _error_snapshot(error: ErrorObject | None) -> ErrorObject | None:
+    """``error`` with a stack-trace list of its own: the checkpointed error stays as stored."""
     if error is None:
         return None
-    stack = list(error.stack_trace) if error.stack_trace is not None else None
-    return ErrorObject(error.message, error.type, error.data, stack)
+    trace = error.stack_trace
+    return dataclasses.replace(error, stack_trace=None if trace is None else [*trace])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _fields_of(operation: Operation, *, is_replayed: bool) -> dict[str, Any]:
         "start_time": to_datetime(operation.start_timestamp),
         "end_time": to_datetime(operation.end_timestamp),
         "result": operation.result,
-        "error": copy_error(operation.error),
+        "error": _error_snapshot(operation.error),
         "attempt": operation.attempt if operation.type.value == "STEP" else None,
         "is_replayed": is_replayed,
         "status": operation.status,
@@ -392,7 +392,7 @@ class PropagationMetadata:
 
 
 class DurableInstrumentationPlugin:
-    """Base class of plugins: override the hooks you need; the others do nothing.
+    """Subclass this and override only the hooks your plugin is interested in; the rest are no-ops.
 
     One instance serves one invocation (see the module docstring for when and
     on which thread each hook runs). Hooks run synchronously on the SDK's
@@ -428,7 +428,7 @@ class DurableInstrumentationPlugin:
 
 
 class DurableInstrumentationPluginFactory(Protocol):
-    """Builds one plugin per invocation; this is what ``plugins=[...]`` takes.
+    """What ``plugins=[...]`` takes: an object that makes a fresh plugin for every invocation.
 
     Keep what outlives an invocation (an exporter, configuration) on the
     factory, and per-invocation state on the plugin::
@@ -446,5 +446,5 @@ class DurableInstrumentationPluginFactory(Protocol):
     """
 
     def create_plugin(self, info: InvocationStartInfo, /) -> DurableInstrumentationPlugin:
-        """Return the plugin for the invocation ``info`` describes (raise or ``None``: skip it)."""
+        """Make the plugin that watches the invocation ``info`` starts (raise or ``None``: none)."""
         ...

@@ -60,9 +60,12 @@ class OfficialTypes:
         if isinstance(value, enum.Enum):
             return self._enums[type(value)](value.value)
         if isinstance(value, ErrorObject):
-            stack = list(value.stack_trace) if value.stack_trace is not None else None
+            trace = value.stack_trace
             return self._service.ErrorObject(
-                message=value.message, type=value.type, data=value.data, stack_trace=stack
+                message=value.message,
+                type=value.type,
+                data=value.data,
+                stack_trace=None if trace is None else [*trace],
             )
         if isinstance(value, OperationInfo | PropagationInput):
             return self.convert(value)

@@ -51,9 +51,9 @@ class PreviewField:
     """One field rule of a :class:`PreviewConfig`.
 
     Attributes:
-        name: A field name, or a dot-separated path (dots always separate, so a
-            key that itself contains a dot cannot be selected and never appears
-            in a preview).
+        name: A field name, or a dot-separated path. A dot is read as a path
+            separator wherever it appears, which is why keys holding a dot are
+            left out of every preview.
         match: :attr:`FieldMatchMode.ANYWHERE` (default) or :attr:`FieldMatchMode.PATH`.
     """
 
@@ -72,17 +72,17 @@ class PreviewField:
 
     def matches(self, path: str) -> bool:
         """Whether this rule selects the field at ``path`` (dot-separated)."""
-        if self.match is FieldMatchMode.PATH:
-            return path == self.name
-        return self.name in path.split(".")
+        by_path = self.match is FieldMatchMode.PATH
+        return path == self.name if by_path else self.name in path.split(".")
 
 
 @dataclasses.dataclass(frozen=True)
 class PreviewConfig:
     """What :func:`build_preview` shows.
 
-    An excluded field is never shown, even when it is also masked; a masked
-    field is shown (as ``mask_string``) even in ``EXCLUDE_ALL`` mode.
+    The rules are weighed in this order: ``exclude`` (the field and all below
+    it disappear, masked or not), then ``mask`` (the field appears, as
+    ``mask_string``, in either mode), then the mode and ``include``.
 
     Attributes:
         mode: Start from every field (``INCLUDE_ALL``) or from none (``EXCLUDE_ALL``).

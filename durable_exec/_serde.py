@@ -248,14 +248,18 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 class ExtendedTypeSerDes(SerDes[Any]):
     """JSON with a type-preserving envelope for non-JSON types (the default)."""
 
-    def serialize(self, value: Any, serdes_context: SerDesContext | None = None) -> str:
-        """Encode ``value``; plain JSON when it is a primitive or a list of primitives."""
+    def serialize(self, value: Any, context: SerDesContext | None = None) -> str:
+        """Encode ``value``; plain JSON when it is a primitive or a list of primitives.
+
+        ``context`` (the operation and execution) is not needed: the encoding depends
+        on the value alone.
+        """
         if _is_plain(value):
             return _COMPACT.encode(value)
         return _COMPACT.encode(_wrap(value))
 
-    def deserialize(self, data: str, serdes_context: SerDesContext | None = None) -> Any:
-        """Decode what :meth:`serialize` produced."""
+    def deserialize(self, data: str, context: SerDesContext | None = None) -> Any:
+        """Decode what :meth:`serialize` produced (``context`` is not needed)."""
         node = json.loads(data)
         if _is_plain(node):
             return node

@@ -30,7 +30,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_exec._clock import SYSTEM_CLOCK, Clock
-from durable_exec._errors import CheckpointError
+from durable_exec._errors import (
+    BAD_REQUEST_ERROR,
+    INVALID_CHECKPOINT_TOKEN_PREFIX,
+    INVALID_PARAMETER_VALUE_EXCEPTION,
+    KMS_ERROR_CODES,
+    SERVICE_ERROR,
+    TOO_MANY_REQUESTS_ERROR,
+    CheckpointError,
+    DurableApiErrorCategory,
+    is_stale_token,
+    is_transient,
+)
 from durable_exec._version import __version__
 from durable_exec._wire import Operation, OperationUpdate, WireFormatError
 
@@ -53,28 +64,6 @@ __all__ = [
     "page_in",
     "translate_error",
 ]
-
-BAD_REQUEST_ERROR = 400
-"""Lowest HTTP status of a client error: refused as sent, the execution fails (but see 429)."""
-TOO_MANY_REQUESTS_ERROR = 429
-"""Throttling: retried in-process, then by Lambda."""
-SERVICE_ERROR = 500
-"""Lowest HTTP status of a service error: retried in-process, then by Lambda."""
-INVALID_PARAMETER_VALUE_EXCEPTION = "InvalidParameterValueException"
-"""The error code of a refused parameter, a stale checkpoint token included."""
-INVALID_CHECKPOINT_TOKEN_PREFIX = "Invalid checkpoint token"  # noqa: S105 - a message, not a secret
-"""How a stale token's message starts (compared case-insensitively): Lambda retries."""
-_KMS_CODES = frozenset(
-    {
-        "KMSAccessDeniedException",
-        "KMSDisabledException",
-        "KMSInvalidStateException",
-        "KMSNotFoundException",
-    }
-)
-_THROTTLING_CODES = frozenset(
-    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
-)
 
 
 @dataclasses.dataclass(slots=True)
@@ -155,12 +144,18 @@ def _is_transient(exc: BaseException) -> bool:
     code, status, _, _ = _error_details(exc)
     if code is None and status is None:
         return _is_connection_error(exc)
-    if code in _KMS_CODES:
-        return False
+    return is_transient(code, status)
+
+
+def _response_parts(exc: BaseException) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The ``Error`` and ``ResponseMetadata`` members of a botocore error's response."""
+    response: Any = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None, None
+    error, meta = response.get("Error"), response.get("ResponseMetadata")
     return (
-        code in _THROTTLING_CODES
-        or status == TOO_MANY_REQUESTS_ERROR
-        or (status is not None and status >= SERVICE_ERROR)
+        error if isinstance(error, dict) else None,
+        meta if isinstance(meta, dict) else None,
     )
 
 
@@ -198,44 +193,31 @@ def translate_error(exc: BaseException, operation: str) -> CheckpointError:
             return CheckpointError(
                 f"{operation} was refused by botocore before sending: {exc}. "
                 "The request cannot succeed as sent; the execution fails.",
-                retryable=False,
+                DurableApiErrorCategory.EXECUTION,
             )
         return CheckpointError(
             f"{operation} failed: {type(exc).__name__}: {exc}. Lambda will retry the invocation.",
-            retryable=True,
+            DurableApiErrorCategory.INVOCATION,
         )
+    error, meta = _response_parts(exc)
     # Service messages often end with a full stop; ours follow with another sentence.
     where = f"{operation} failed with {code or 'an error'} (HTTP {status}): {message.rstrip('. ')}"
-    if code in _KMS_CODES:
-        return CheckpointError(
-            f"{where}. Check the execution's KMS key and its key policy; the execution fails.",
-            error_code=code,
-            status_code=status,
-            retryable=False,
-        )
-    if code == INVALID_PARAMETER_VALUE_EXCEPTION and message.lower().startswith(
-        INVALID_CHECKPOINT_TOKEN_PREFIX.lower()
-    ):
-        return CheckpointError(
+    if code in KMS_ERROR_CODES:
+        text = f"{where}. Check the execution's KMS key and its key policy; the execution fails."
+        category = DurableApiErrorCategory.EXECUTION
+    elif is_stale_token(code, message):
+        text = (
             f"{where}. Another invocation owns the checkpoint token chain; "
-            "Lambda will retry this invocation with a fresh token.",
-            error_code=code,
-            status_code=status,
-            retryable=True,
+            "Lambda will retry this invocation with a fresh token."
         )
-    if _is_transient(exc):
-        return CheckpointError(
-            f"{where}. Retries ran out; Lambda will retry the invocation.",
-            error_code=code,
-            status_code=status,
-            retryable=True,
-        )
-    return CheckpointError(
-        f"{where}. The request cannot succeed as sent; the execution fails.",
-        error_code=code,
-        status_code=status,
-        retryable=False,
-    )
+        category = DurableApiErrorCategory.INVOCATION
+    elif _is_transient(exc):
+        text = f"{where}. Retries ran out; Lambda will retry the invocation."
+        category = DurableApiErrorCategory.INVOCATION
+    else:
+        text = f"{where}. The request cannot succeed as sent; the execution fails."
+        category = DurableApiErrorCategory.EXECUTION
+    return CheckpointError(text, category, error, meta, error_code=code, status_code=status)
 
 
 _client_lock = threading.Lock()

@@ -15,6 +15,7 @@ class SuspendExecution(BaseException):
     """Stop the invocation here; the service invokes the function again later.
 
     Attributes:
+        reason: Why the invocation stops (the message).
         resume_at: Wall-clock time (epoch seconds) at which progress becomes
             possible again, when known (waits, retries). ``None`` means an
             external event is awaited (callback, chained invoke).
@@ -22,16 +23,24 @@ class SuspendExecution(BaseException):
     """
 
     def __init__(
-        self, reason: str = "", resume_at: float | None = None, operation_id: str | None = None
+        self, message: str = "", resume_at: float | None = None, operation_id: str | None = None
     ) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(message)
+        self.reason = message
         self.resume_at = resume_at
         self.operation_id = operation_id
 
 
 class BranchOrphaned(BaseException):
-    """A map/parallel branch kept running after its batch completed; it must stop."""
+    """A map/parallel branch kept running after its batch completed; it must stop.
+
+    Attributes:
+        operation_id: The operation the branch was about to start or checkpoint, when known.
+    """
+
+    def __init__(self, message: str = "", operation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.operation_id = operation_id
 
 
 class DeadlineApproaching(BaseException):

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from typing import Any, NoReturn, TypeAlias
 
 from durable_exec._errors import (
-    BatchCompletionError,
     DurableOperationError,
     SerDesError,
     class_for_wire_type,
@@ -194,26 +193,27 @@ class ErrorObject:
     stack_trace: list[str] | None = None
 
     @classmethod
-    def from_exception(cls, error: BaseException) -> ErrorObject:
-        """Describe ``error`` as the official SDK does.
+    def from_exception(cls, exception: BaseException) -> ErrorObject:
+        """Describe ``exception`` as the official SDK does.
 
-        The message is ``str(error)`` (an operation error's ``message``); the type is
-        the class name (builtins bare, the SDK's own errors under the official SDK's
-        names, anything else ``module.QualName``). An operation error keeps its
+        The message is ``str(exception)`` (an operation error's ``message``); the type
+        is the class name (builtins bare, the SDK's own errors under the official
+        SDK's names, anything else ``module.QualName``). An operation error keeps its
         ``data`` and ``stack_trace``; no traceback is captured, since it could
         hold sensitive values, unless :func:`capture_stack_traces` turned it on.
         """
-        if isinstance(error, DurableOperationError | SerDesError):
+        if isinstance(exception, DurableOperationError | SerDesError):
+            kind = SerDesError if isinstance(exception, SerDesError) else type(exception)
             return cls(
-                message=error.message,
-                type=wire_type_name(SerDesError if isinstance(error, SerDesError) else type(error)),
-                data=error.data,
-                stack_trace=error.stack_trace,
+                message=exception.message,
+                type=wire_type_name(kind),
+                data=exception.data,
+                stack_trace=exception.stack_trace,
             )
         trace = None
-        if _CAPTURE_STACK_TRACES and error.__traceback__ is not None:
-            trace = traceback.format_exception(type(error), error, error.__traceback__)
-        return cls(message=str(error), type=wire_type_name(type(error)), stack_trace=trace)
+        if _CAPTURE_STACK_TRACES and exception.__traceback__ is not None:
+            trace = traceback.format_exception(type(exception), exception, exception.__traceback__)
+        return cls(message=str(exception), type=wire_type_name(type(exception)), stack_trace=trace)
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any] | None) -> ErrorObject | None:
@@ -261,15 +261,9 @@ class ErrorObject:
         registered with ``register_operation_error``) comes back as itself; any
         other type as a plain :class:`DurableOperationError` carrying the fields.
         """
-        named = class_for_wire_type(self.type)
-        cls = (
-            named
-            if isinstance(named, builtins.type)
-            and issubclass(named, DurableOperationError)
-            and named is not BatchCompletionError
-            else DurableOperationError
+        return DurableOperationError.from_error_fields(
+            self.type, self.message, self.data, self.stack_trace
         )
-        return cls(self.message, self.type, self.data, self.stack_trace)
 
     def as_operation_error(
         self, operation_error_cls: builtins.type[DurableOperationError]

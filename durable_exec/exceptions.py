@@ -9,12 +9,19 @@ token (``InvalidParameterValueException`` whose message starts with
 """
 
 from durable_exec._errors import (
+    BAD_REQUEST_ERROR,
+    INVALID_CHECKPOINT_TOKEN_PREFIX,
+    INVALID_PARAMETER_VALUE_EXCEPTION,
+    SERVICE_ERROR,
+    TOO_MANY_REQUESTS_ERROR,
     CallbackError,
     CallbackExternalError,
     CallbackSubmitterError,
     CallbackTimeoutError,
     CheckpointError,
+    CheckpointErrorCategory,
     ChildContextError,
+    DurableApiErrorCategory,
     DurableExecutionsError,
     DurableOperationError,
     ExecutionError,
@@ -32,13 +39,6 @@ from durable_exec._errors import (
     WaitForConditionError,
     register_operation_error,
 )
-from durable_exec._service import (
-    BAD_REQUEST_ERROR,
-    INVALID_CHECKPOINT_TOKEN_PREFIX,
-    INVALID_PARAMETER_VALUE_EXCEPTION,
-    SERVICE_ERROR,
-    TOO_MANY_REQUESTS_ERROR,
-)
 from durable_exec._signals import BranchOrphaned as OrphanedChildException
 from durable_exec._signals import SuspendExecution
 
@@ -53,7 +53,9 @@ __all__ = [
     "CallbackSubmitterError",
     "CallbackTimeoutError",
     "CheckpointError",
+    "CheckpointErrorCategory",
     "ChildContextError",
+    "DurableApiErrorCategory",
     "DurableExecutionsError",
     "DurableOperationError",
     "ExecutionError",

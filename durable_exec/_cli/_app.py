@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn, Protocol
 
 from durable_exec._cli._errors import (
     EXIT_INTERRUPTED,
@@ -49,41 +49,117 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{message} (see {self.prog} --help)")
 
 
-def _store(parser: argparse.ArgumentParser) -> None:
+# The options several commands share, accepted before the command too
+# (``durable-exec --store PATH list``). Both places default to SUPPRESS, so an
+# option given after the command wins over the same one given before it, and
+# the command's own defaults are filled in once parsing is done.
+_SHARED: dict[str, tuple[str, Any]] = {  # dest: (flag, default)
+    "store": ("--store", None),
+    "json": ("--json", False),
+    "endpoint": ("--endpoint", None),
+    "region": ("--region", None),
+    "verbose": ("-v/--verbose", 0),
+    "log_level": ("--log-level", None),
+}
+
+
+class _MainParser(_Parser):
+    """The top-level parser: shared options before the command, checked against it."""
+
+    commands: argparse._SubParsersAction[_Parser] | None = None
+    _argv: Sequence[str] = ()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._argv = list(sys.argv[1:] if args is None else args)
+        parsed, extras = super().parse_known_args(self._argv, namespace)
+        command = getattr(parsed, "command", None)
+        if command is not None and self.commands is not None:
+            _check_shared(self.commands.choices[command], command, parsed)
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        option_first = bool(self._argv) and self._argv[0].startswith("-")
+        if option_first and message.startswith("argument COMMAND: invalid choice"):
+            raise CliError(
+                f"{message}; only --store, --json, --endpoint, --region, -v and "
+                f"--log-level may come before the command, its other options go after "
+                f"it: {self.prog} COMMAND [OPTIONS] (see {self.prog} --help)"
+            )
+        super().error(message)
+
+
+def _check_shared(
+    command_parser: argparse.ArgumentParser, command: str, parsed: argparse.Namespace
+) -> None:
+    """Refuse a shared option the command does not take; fill in the defaults."""
+    for dest, (flag, default) in _SHARED.items():
+        accepted = command_parser.get_default(dest) == argparse.SUPPRESS
+        if hasattr(parsed, dest) and not accepted:
+            raise CliError(f"{flag} does not apply to `{command}` (see {PROG} {command} --help)")
+        if not hasattr(parsed, dest):
+            setattr(parsed, dest, default)
+
+
+class _Container(Protocol):
+    """An argument parser or one of its groups."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """Add an option (as :meth:`argparse.ArgumentParser.add_argument`)."""
+        ...
+
+
+def _store(parser: _Container) -> None:
     parser.add_argument(
         "--store",
         metavar="PATH",
+        default=argparse.SUPPRESS,
         help="the SQLite store of local executions (default: $DURABLE_EXEC_STORE, else the "
         "nearest .durable/executions.db walking up from here)",
     )
 
 
-def _json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+def _json(parser: _Container) -> None:
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON"
+    )
 
 
-def _remote(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("remote (instead of the local store)")
-    group.add_argument("--endpoint", metavar="URL", help="any endpoint that speaks the Lambda API")
-    group.add_argument("--region", help="talk to AWS Lambda in REGION (default credential chain)")
+def _remote(parser: _Container) -> None:
+    group: _Container = parser
+    if isinstance(parser, argparse.ArgumentParser):
+        group = parser.add_argument_group("remote (instead of the local store)")
+    group.add_argument(
+        "--endpoint",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="any endpoint that speaks the Lambda API",
+    )
+    group.add_argument(
+        "--region",
+        default=argparse.SUPPRESS,
+        help="talk to AWS Lambda in REGION (default credential chain)",
+    )
 
 
 def _function_name(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--function-name", metavar="NAME", help=help_text)
 
 
-def _logging_options(parser: argparse.ArgumentParser) -> None:
+def _logging_options(parser: _Container) -> None:
     parser.add_argument(
         "-v",
         "--verbose",
         action="count",
-        default=0,
+        default=argparse.SUPPRESS,
         help="show log records (context.logger ...) on stderr: -v INFO, -vv DEBUG",
     )
     parser.add_argument(
         "--log-level",
         type=str.upper,
         choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        default=argparse.SUPPRESS,
         help="show log records at this level and above on stderr",
     )
 
@@ -104,14 +180,22 @@ def _drive_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``durable-exec`` argument parser."""
-    parser = _Parser(
+    parser = _MainParser(
         prog=PROG,
         description="Run durable Lambda functions locally, and inspect executions anywhere.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    shared = parser.add_argument_group(
+        "options shared by several commands (before or after the command; after wins)"
+    )
+    _store(shared)
+    _json(shared)
+    _remote(shared)
+    _logging_options(shared)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.commands = commands
 
     run = commands.add_parser(
         "run",
@@ -226,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from durable_exec._cli._replay import add_replay_parser
 
-    add_replay_parser(commands)
+    _json(add_replay_parser(commands))
     _migrate_parser(commands)
     return parser
 
@@ -239,11 +323,14 @@ def _migrate_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
         description="Rewrite the imports of code written for the official SDK "
         "(aws_durable_execution_sdk_python -> durable_exec, "
         "aws_durable_execution_sdk_python_testing -> durable_exec.testing) in every .py "
-        "file under each PATH, in place, after printing the diff. Strings and comments "
-        "that mention the old modules, and imported names durable_exec lacks, are "
-        "reported. See docs/migrating.md.",
+        "file under each PATH, in place, after printing the diff. Strings naming the old "
+        "packages (patch targets, requirements), their names in pyproject.toml, setup.cfg, "
+        "tox.ini, Pipfile and requirements*.txt, and imported names durable_exec lacks are "
+        "reported with what to do. See docs/migrating.md.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="a .py file or a directory")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a .py file, a configuration file or a directory"
+    )
     parser.add_argument(
         "--check",
         action="store_true",
@@ -283,7 +370,13 @@ def _ui_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
         "against DNS rebinding); repeatable",
     )
     ui.add_argument("--open", action="store_true", help="open it in the default browser")
-    ui.add_argument("-v", "--verbose", action="store_true", help="log every request on stderr")
+    ui.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log every request on stderr",
+    )
     _store(ui)
 
 

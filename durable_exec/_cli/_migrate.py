@@ -8,10 +8,12 @@ to the modules they import):
 
 Every ``.py`` file under each PATH is rewritten in place after its unified diff
 is printed; ``--check`` prints the diffs, writes nothing and exits 1 when a file
-would change (for CI). Strings that are dotted paths into the old packages
-(``mock.patch`` targets, ``importlib`` calls) are reported, not changed, and so
-are imported names durable_exec does not have (docs/migrating.md says why each
-is left out).
+would change (for CI). Strings that name the old packages (``mock.patch``
+targets, ``importlib`` arguments, requirements) are reported with what to write
+instead, not changed; so are the official package names in dependency and tool
+configuration files (``pyproject.toml``, ``setup.cfg``, ``tox.ini``, ``Pipfile``,
+``requirements*.txt``), and imported names durable_exec does not have
+(docs/migrating.md says why each is left out).
 Exit codes: 0 done (or nothing to do), 1 ``--check`` found files to change,
 2 a PATH or file could not be read.
 """
@@ -24,6 +26,7 @@ import dataclasses
 import difflib
 import importlib
 import io
+import re
 import sys
 import tokenize
 from collections.abc import Iterator
@@ -32,7 +35,7 @@ from typing import Any
 
 from durable_exec._cli._errors import EXIT_FAILED, EXIT_SUCCEEDED, EXIT_USAGE, CliError
 
-__all__ = ["Rewrite", "migrate", "rewrite_source"]
+__all__ = ["Rewrite", "config_notes", "migrate", "rewrite_source"]
 
 PREFIXES = (
     ("aws_durable_execution_sdk_python_testing", "durable_exec.testing"),
@@ -64,18 +67,91 @@ def _new_name(name: str) -> str | None:
     return None
 
 
-def _module_path_in(literal: str) -> str | None:
-    """Describe a string literal that is a dotted path into an old package (a patch target)."""
+_DISTRIBUTION = re.compile(
+    r"(?<![\w.-])aws[-_.]durable[-_.]execution[-_.]sdk[-_.]python(?P<testing>[-_.]testing)?(?![\w-])",
+    re.IGNORECASE,
+)
+"""The official distributions' names, in any of the spellings packaging tools accept."""
+_REQUIREMENT = re.compile(r"\s*(?P<name>[\w.-]+)\s*(\[[^\]]*\])?\s*([<>=!~;@].*)?", re.DOTALL)
+_DEPENDENCY_ADVICE = {
+    False: "as a dependency write durable-exec; as a module name, durable_exec",
+    True: "as a dependency drop it (durable-exec includes durable_exec.testing); as a module "
+    "name write durable_exec.testing",
+}
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``dotted`` names a module of durable_exec, or an attribute reached from one."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            value: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(value, attribute):
+                return False
+            value = getattr(value, attribute)
+        return True
+    return False
+
+
+def _string_note(literal: str) -> str | None:
+    """Say what to do about a string literal naming the official packages, if it does."""
     try:
         value = ast.literal_eval(literal)
     except (ValueError, SyntaxError):
         return None
-    if not isinstance(value, str) or any(c.isspace() for c in value):
+    if not isinstance(value, str):
         return None
-    for old, new in PREFIXES:
-        if value == old or value.startswith(old + "."):
-            return f"{value!r} names a module of {old} (now {new})"
+    if not any(c.isspace() for c in value):
+        for old, new in PREFIXES:
+            if value == old or value.startswith(old + "."):
+                target = new + value[len(old) :]
+                if _resolves(target):
+                    return (
+                        f"the string {value!r} names the official SDK and is left unchanged: "
+                        f"if it names code that now runs on durable_exec, write {target!r}"
+                    )
+                return (
+                    f"the string {value!r} names part of the official SDK that durable_exec "
+                    f"does not have ({target} does not exist), so it is left unchanged: "
+                    "rewrite this code against durable_exec's API; a mock.patch of the "
+                    "official internals is usually replaced by running the handler under "
+                    "durable_exec.testing, or by @durable_execution(boto3_client=...) with a "
+                    "stubbed client (docs/migrating.md lists what is left out and why)"
+                )
+    requirement = _REQUIREMENT.fullmatch(value)
+    if requirement:
+        found = _DISTRIBUTION.fullmatch(requirement["name"])
+        if found:
+            return (
+                f"the string {value!r} names the official package {found[0]}, left unchanged: "
+                + _DEPENDENCY_ADVICE[bool(found["testing"])]
+            )
     return None
+
+
+def config_notes(text: str) -> list[tuple[int, str]]:
+    """Name the official packages' occurrences in a configuration file, with what to do.
+
+    Comment lines (``#`` or ``;`` first) are skipped. Nothing is rewritten: a
+    requirement, a coverage source or a tool setting needs a decision only its
+    owner can make.
+    """
+    notes: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith(("#", ";")):
+            continue
+        notes.extend(
+            (
+                number,
+                f"{found[0]} is the official package, left unchanged: "
+                + _DEPENDENCY_ADVICE[bool(found["testing"])],
+            )
+            for found in _DISTRIBUTION.finditer(line)
+        )
+    return notes
 
 
 def rewrite_source(source: str) -> Rewrite:
@@ -104,9 +180,9 @@ def rewrite_source(source: str) -> Rewrite:
                 (row, start), (_, end) = token.start, token.end
                 edits.append((row, start, end, new))
         elif token.type == tokenize.STRING:
-            mention = _module_path_in(token.string)
-            if mention:
-                notes.append((token.start[0], f"the string {mention}: left unchanged"))
+            note = _string_note(token.string)
+            if note:
+                notes.append((token.start[0], note))
         if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
             previous = token
     for row, start, end, new in sorted(edits, reverse=True):
@@ -145,7 +221,18 @@ def _missing_names(source: str) -> Iterator[tuple[int, str]]:
                     yield node.lineno, f"{module_name} has no {name} (see docs/migrating.md)"
 
 
-def _python_files(paths: list[str]) -> list[Path]:
+_CONFIG_NAMES = frozenset({"pyproject.toml", "setup.cfg", "tox.ini", "Pipfile"})
+
+
+def _is_config(path: Path) -> bool:
+    """Dependency and tool configuration files (scanned and reported, never rewritten)."""
+    return path.name in _CONFIG_NAMES or (
+        path.suffix in (".txt", ".in") and path.name.startswith(("requirements", "constraints"))
+    )
+
+
+def _files(paths: list[str]) -> tuple[list[Path], list[Path]]:
+    """The Python files and the configuration files under ``paths``."""
     found: list[Path] = []
     for name in paths:
         path = Path(name)
@@ -155,13 +242,15 @@ def _python_files(paths: list[str]) -> list[Path]:
             found.extend(
                 sorted(
                     p
-                    for p in path.rglob("*.py")
-                    if not any(part in _SKIPPED_DIRS for part in p.relative_to(path).parts)
+                    for p in path.rglob("*")
+                    if (p.suffix == ".py" or _is_config(p))
+                    and p.is_file()
+                    and not any(part in _SKIPPED_DIRS for part in p.relative_to(path).parts)
                 )
             )
         else:
             raise CliError(f"{name}: no such file or directory")
-    return found
+    return [p for p in found if not _is_config(p)], [p for p in found if _is_config(p)]
 
 
 def _read(path: Path) -> tuple[str, str]:
@@ -174,9 +263,18 @@ def migrate(args: argparse.Namespace) -> int:
     """Migrate (or, with ``--check``, only diff) every file; return the exit code."""
     from durable_exec._cli._commands import out
 
-    files = _python_files(args.paths)
+    files, configs = _files(args.paths)
     changed = 0
     unreadable = 0
+    for path in configs:
+        try:
+            text, _ = _read(path)
+        except (OSError, UnicodeDecodeError, SyntaxError) as error:
+            unreadable += 1
+            sys.stderr.write(f"durable-exec: {path}: cannot read it: {error}\n")
+            continue
+        for line, note in config_notes(text):
+            sys.stderr.write(f"{path}:{line}: {note}\n")
     for path in files:
         try:
             source, encoding = _read(path)

@@ -18,8 +18,12 @@ from durable_exec._cli._errors import EXIT_FAILED, EXIT_SUCCEEDED, CliError
 __all__ = ["add_replay_parser", "replay"]
 
 
-def add_replay_parser(commands: Any) -> None:
-    """Register the ``replay`` sub-command on ``commands`` (argparse sub-parsers)."""
+def add_replay_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register the ``replay`` sub-command on ``commands`` (argparse sub-parsers).
+
+    Returns:
+        Its parser (the caller adds the options commands share, ``--json``).
+    """
     parser = commands.add_parser(
         "replay",
         help="replay recorded histories against the current code (determinism check)",
@@ -39,7 +43,7 @@ def add_replay_parser(commands: Any) -> None:
         metavar="PATH_OR_MODULE:HANDLER",
         help="the durable handler to check (e.g. examples/order_processing.py:handler)",
     )
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    return parser  # type: ignore[no-any-return]
 
 
 def _files(names: list[str]) -> list[Path]:

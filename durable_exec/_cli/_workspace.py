@@ -253,7 +253,7 @@ class Workspace:
         >>> with Workspace.open() as workspace:  # doctest: +SKIP
         ...     page = workspace.list_executions(status="RUNNING", limit=20)
         ...     for callback in workspace.open_callbacks():
-        ...         workspace.send_callback_success(callback.callback_id, b'"approved"')
+        ...         workspace.send_callback_success(callback.callback_id, "approved")
     """
 
     def __init__(self, location: StoreLocation, *, create: bool = False) -> None:
@@ -680,7 +680,11 @@ class Workspace:
         return callback_id
 
     def send_callback_success(self, ref: str, payload: bytes | str = b"") -> str:
-        """Complete a callback with ``payload`` (sent as it is; the handler's serdes reads it).
+        """Complete a callback with ``payload``, sent as it is.
+
+        The handler receives that string unless the callback's config has a
+        serdes or a ``result_type`` that decodes it: ``"approved"`` arrives as
+        ``"approved"``, ``'"approved"'`` as a string with quotes in it.
 
         Args:
             ref: The CallbackId, or ``EXECUTION/CALLBACK-NAME``.

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_exec._checkpointer import Checkpointer
-from durable_exec._clock import SYSTEM_CLOCK, Clock, Deadline
+from durable_exec._clock import Budget, Clock, Deadline, shutdown_budget
 from durable_exec._errors import (
     DurableOperationError,
     NonDeterministicExecutionError,
@@ -55,7 +55,7 @@ class Invocation:
     Attributes:
         arn: The durable execution ARN.
         state: Known operations.
-        checkpointer: The checkpoint thread.
+        checkpointer: Batches and sends the invocation's checkpoints.
         clock: The time source.
         lambda_context: Lambda's context object (or a test double).
         logger: The base logger (before per-context fields).
@@ -101,44 +101,32 @@ class Invocation:
                 executors.remove(executor)
             executors.append(executor)
 
-    def join_executors(self) -> list[threading.Thread]:
+    def join_executors(self, budget: Budget | None = None) -> list[threading.Thread]:
         """Stop every registered pool and join its threads, all within one shared budget.
 
-        Without a deadline the joins wait as long as the threads run. With one, the
-        joins together end half the deadline's margin before Lambda's timeout (the
-        other half is kept for the final flush and the return), or after
-        :data:`JOIN_FLOOR` seconds if that moment has passed, so that threads about to
-        exit still can. The budget is spent in real time, as the joins are real waits.
+        Each join takes what is left of ``budget`` (by default the deadline's
+        :func:`shutdown_budget`, which also bounds the final flush and the
+        checkpoint thread's join), so N stuck threads cost the budget once, and
+        without a deadline the joins still end after
+        :data:`SHUTDOWN_WITHOUT_DEADLINE` seconds instead of hanging.
 
         Returns:
             The pool threads still running when the budget was spent.
         """
-        deadline = self.deadline
-        end = (
-            None
-            if deadline is None
-            else SYSTEM_CLOCK.monotonic() + max(deadline.until_cutoff(), JOIN_FLOOR)
-        )
+        if budget is None:
+            budget = shutdown_budget(self.deadline)
         alive: list[threading.Thread] = []
         while True:
             with self._lock:
                 if not self.executors:
                     return alive
                 executor = self.executors.pop()
-            if end is None:
-                executor.shutdown(wait=True, cancel_futures=True)
-                continue
             executor.shutdown(wait=False, cancel_futures=True)
-            # ThreadPoolExecutor keeps its workers in _threads; each join takes what is
-            # left of the shared budget, so N stuck threads cost the budget once.
+            # ThreadPoolExecutor keeps its workers in _threads.
             for thread in list(getattr(executor, "_threads", ())):
-                thread.join(max(0.0, end - SYSTEM_CLOCK.monotonic()))
+                thread.join(budget.left())
                 if thread.is_alive():
                     alive.append(thread)
-
-
-JOIN_FLOOR = 0.1
-"""Seconds the pool joins may take once the deadline's budget is spent (threads finishing)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -180,7 +168,10 @@ class ContextCore:
         near: no durable work starts that could be cut off by Lambda's timeout.
         """
         if self.scope is not None and self.scope.cancelled:
-            raise BranchOrphaned
+            raise BranchOrphaned(
+                "this map/parallel branch's batch has completed: the branch stops here",
+                self.ids.peek(),
+            )
         deadline = self.invocation.deadline
         if deadline is not None and deadline.near():
             raise DeadlineApproaching

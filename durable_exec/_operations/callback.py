@@ -96,7 +96,8 @@ class Callback(Generic[T]):
         On replay: a completed callback returns (or raises) at once.
 
         Returns:
-            The result decoded by the config's serdes (by default the raw string sent).
+            The string the external system sent, as it is (never parsed as
+            JSON), unless the config's serdes or ``result_type`` decodes it.
 
         Raises:
             CallbackExternalError: The external system reported failure.
@@ -108,7 +109,7 @@ class Callback(Generic[T]):
             raise CallbackError("Callback operation must exist")
         status = op.status
         if self._plugins is not None and op.is_terminal:
-            self._plugins.claim_end_hook(self.operation_id)
+            self._plugins.observe_terminal(self.operation_id)
         if status is OperationStatus.SUCCEEDED:
             return deserialize(
                 self._serdes or PASS_THROUGH_SERDES, op.result, self.operation_id, self._arn

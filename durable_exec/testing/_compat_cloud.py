@@ -86,7 +86,10 @@ class DurableFunctionCloudTestRunner:
             self._read(response)
         arn = response.get("DurableExecutionArn")
         if not arn:
-            msg = f"No DurableExecutionArn in response for function {self.function_name}"
+            msg = (
+                f"{self.function_name} answered without a DurableExecutionArn: is it a "
+                "durable function (deployed with a DurableConfig), and is function_name qualified?"
+            )
             raise DurableFunctionsTestError(msg)
         return self.wait_for_result(execution_arn=arn, timeout=timeout)
 
@@ -102,22 +105,35 @@ class DurableFunctionCloudTestRunner:
         response = self._invoke(input, "Event", 202)
         arn = response.get("DurableExecutionArn")
         if not arn:
-            msg = f"No DurableExecutionArn in response for function {self.function_name}"
+            msg = (
+                f"{self.function_name} answered without a DurableExecutionArn: is it a "
+                "durable function (deployed with a DurableConfig), and is function_name qualified?"
+            )
             raise DurableFunctionsTestError(msg)
         return str(arn)
 
     def pause_execution(self, execution_arn: str, timeout: float = 60) -> None:
         """Not available against a deployed function (as in the official runner)."""
-        msg = "pause_execution() is not implemented for DurableFunctionCloudTestRunner"
+        msg = (
+            "a deployed execution cannot be paused from a test: use DurableFunctionTestRunner "
+            "(local) to pause one"
+        )
         raise NotImplementedError(msg)
 
     def resume_execution(self, execution_arn: str) -> None:
         """Not available against a deployed function (as in the official runner)."""
-        msg = "resume_execution() is not implemented for DurableFunctionCloudTestRunner"
+        msg = (
+            "a deployed execution cannot be paused or resumed from a test: use "
+            "DurableFunctionTestRunner (local) for that"
+        )
         raise NotImplementedError(msg)
 
     def send_callback_success(self, callback_id: str, result: bytes | None = None) -> None:
-        """Complete a callback (``SendDurableExecutionCallbackSuccess``)."""
+        """Complete a callback (``SendDurableExecutionCallbackSuccess``).
+
+        ``result`` is sent as it is; the handler's callback config decides how it
+        is read (by default the raw string, not JSON).
+        """
         kwargs: dict[str, Any] = {"CallbackId": callback_id}
         if result is not None:
             kwargs["Result"] = result
@@ -145,7 +161,7 @@ class DurableFunctionCloudTestRunner:
         try:
             history = self._history(execution_arn)
         except Exception as error:
-            msg = f"Failed to fetch execution history: {error}"
+            msg = f"could not read the history of {execution_arn}: {error}"
             raise DurableFunctionsTestError(msg) from error
         return DurableFunctionTestResult.from_execution_history(execution, history)
 
@@ -164,14 +180,17 @@ class DurableFunctionCloudTestRunner:
                 events = self._history(execution_arn).events
             except Exception as error:
                 if _code(error) != "ResourceNotFoundException":
-                    msg = f"Failed to fetch execution history: {error}"
+                    msg = f"could not read the history of {execution_arn}: {error}"
                     raise DurableFunctionsTestError(msg) from error
             else:
                 callback_id = callback_id_from_events(events, name)
                 if callback_id:
                     return callback_id
             self._clock.sleep(self.poll_interval)
-        msg = f"Callback did not become available within {timeout}s."
+        msg = (
+            f"no callback{' named ' + repr(name) if name else ''} could be answered within "
+            f"{timeout}s: check the handler creates it, or give a longer timeout"
+        )
         raise TimeoutError(msg)
 
     # -- internals ----------------------------------------------------------------
@@ -184,11 +203,15 @@ class DurableFunctionCloudTestRunner:
                 Payload=json.dumps(payload),
             )
         except Exception as error:
-            msg = f"Failed to invoke Lambda function {self.function_name}: {error}"
+            msg = (
+                f"could not call {self.function_name} (check its name, region and your "
+                f"credentials): {error}"
+            )
             raise DurableFunctionsTestError(msg) from error
         status = response.get("StatusCode")
         if status != expected:
-            msg = f"Lambda invocation failed with status {status}: {self._read(response)}"
+            body = self._read(response)
+            msg = f"{self.function_name} answered HTTP {status}, not {expected}: {body}"
             raise DurableFunctionsTestError(msg)
         return response
 
@@ -202,8 +225,8 @@ class DurableFunctionCloudTestRunner:
             getattr(self.lambda_client, method)(**kwargs)
         except Exception as error:
             msg = (
-                f"Failed to {method.replace('_', ' ')} for {self.function_name}, "
-                f"callback_id {callback_id}: {error}"
+                f"{method} for callback {callback_id} of {self.function_name} was refused "
+                f"(is the callback still pending?): {error}"
             )
             raise DurableFunctionsTestError(msg) from error
 
@@ -217,14 +240,17 @@ class DurableFunctionCloudTestRunner:
                 )
             except Exception as error:
                 if _code(error) != "ResourceNotFoundException":
-                    msg = f"Failed to get execution status: {error}"
+                    msg = f"could not read the status of {arn}: {error}"
                     raise DurableFunctionsTestError(msg) from error
             else:
                 last = execution.get("Status")
                 if last in _TERMINAL:
                     return execution
             self._clock.sleep(self.poll_interval)
-        msg = f"Execution did not complete within {timeout}s (last status: {last})"
+        msg = (
+            f"{arn} was still {last} after {timeout}s: give a longer timeout, or check "
+            "what it waits for"
+        )
         raise TimeoutError(msg)
 
     def _history(self, arn: str) -> GetDurableExecutionHistoryResponse:

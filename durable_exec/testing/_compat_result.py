@@ -195,7 +195,10 @@ class ContextOperation(Operation):
         for operation in self.child_operations:
             if operation.name == name:
                 return operation
-        msg = f"Child Operation with name '{name}' not found"
+        msg = (
+            f"{self.name!r} has no child operation named {name!r}; its children are "
+            f"{[o.name for o in self.child_operations]}"
+        )
         raise DurableFunctionsTestError(msg)
 
     def get_step(self, name: str) -> StepOperation:
@@ -423,12 +426,12 @@ class DurableFunctionTestResult:
         raw_status = str(execution_response.get("Status"))
         status = _INVOCATION_STATUS.get(raw_status)
         if status is None:
-            logger.warning("Unknown status: %s, defaulting to FAILED", raw_status)
+            logger.warning("status %r is unknown here: the result says FAILED", raw_status)
             status = InvocationStatus.FAILED
         try:
             execution_status = ExecutionStatus(raw_status)
         except ValueError:
-            logger.warning("Unknown execution status: %s, defaulting to FAILED", raw_status)
+            logger.warning("status %r has no ExecutionStatus: the result says FAILED", raw_status)
             execution_status = ExecutionStatus.FAILED
         error = execution_response.get("Error")
         return cls(
@@ -448,7 +451,10 @@ class DurableFunctionTestResult:
         for operation in self.operations:
             if operation.name == name:
                 return operation
-        msg = f"Operation with name '{name}' not found"
+        msg = (
+            f"no top-level operation is named {name!r}; the names are "
+            f"{[o.name for o in self.operations]}"
+        )
         raise DurableFunctionsTestError(msg)
 
     def get_step(self, name: str) -> StepOperation:
@@ -694,7 +700,7 @@ def events_to_operations(events: Iterable[Event]) -> list[SvcOperation]:
             msg = f"Unknown event type: {event_type}"
             raise InvalidParameterValueException(msg)
         if not event.operation_id:
-            msg = f"Missing required 'operation_id' field in event {event.event_id}"
+            msg = f"history event {event.event_id} has no operation_id: it belongs to no operation"
             raise InvalidParameterValueException(msg)
         prefix, op_type, details_key = kind
         op = built.setdefault(event.operation_id, {"Id": event.operation_id, "Type": op_type.value})

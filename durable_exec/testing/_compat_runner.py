@@ -80,8 +80,8 @@ def normalized_input(value: Any) -> str:
 def callback_id_from_events(events: list[Event], name: str | None) -> str | None:
     """The id of the callback a test may answer now, per the official runner's rules.
 
-    With ``name``: the first callback of that name, once the invocation that
-    created it has ended. Without: the newest callback not completed whose
+    With ``name``: the first callback of that name, as soon as the invocation
+    it was started in has ended. Without: the newest callback not completed whose
     invocation has ended. ``None`` if there is none (yet).
 
     Raises:
@@ -103,7 +103,10 @@ def callback_id_from_events(events: list[Event], name: str | None) -> str | None
             if event.name != name:
                 continue
             if event.operation_id in done:
-                msg = f"Callback {name} has already completed (succeeded/failed/timed out)"
+                msg = (
+                    f"callback {name!r} is finished already (answered or timed out): wait for "
+                    "the next one by another name, or read its outcome from the result"
+                )
                 raise DurableFunctionsTestError(msg)
             return callback_id(event) if settled(event) else None
         return None
@@ -212,7 +215,7 @@ class DurableFunctionTestRunner:
         ``retention_period_days`` (at least 1) is always met.
 
         Returns:
-            The runner, for chaining.
+            The runner itself, so registrations can be chained.
         """
         _check_timeout(execution_timeout, "execution_timeout")
         if not (isinstance(retention_period_days, int) and retention_period_days >= 1):
@@ -231,10 +234,10 @@ class DurableFunctionTestRunner:
         return self
 
     def register_function(self, function_name: str, handler: Callable[..., Any]) -> Self:
-        """Make ``function_name`` a plain chained-invoke target, called as ``handler(event, ctx)``.
+        """Make ``function_name`` a non-durable chained-invoke target: ``handler(event, ctx)``.
 
         Returns:
-            The runner, for chaining.
+            The runner itself, so registrations can be chained.
         """
         self._runner.register_function(function_name, handler, durable=False)
         return self
@@ -279,7 +282,7 @@ class DurableFunctionTestRunner:
         """
         if timeout is not None and execution_timeout is None:
             warnings.warn(
-                "timeout on run() is deprecated. Use execution_timeout instead.",
+                "run(timeout=...) is deprecated: it means execution_timeout=..., so pass that",
                 DeprecationWarning,
                 stacklevel=2,
             )
@@ -345,7 +348,10 @@ class DurableFunctionTestRunner:
         """
         self._tracked_for(execution_arn)
         if not self._drive(execution_arn, timeout, lambda: False):
-            msg = "Execution did not complete within timeout"
+            msg = (
+                f"{execution_arn} had not finished after {timeout}s: give a longer timeout, "
+                "or answer the callbacks it waits for"
+            )
             raise TimeoutError(msg)
         return DurableFunctionTestResult.create(self._runner.result(execution_arn))
 
@@ -361,7 +367,7 @@ class DurableFunctionTestRunner:
             timeout: Seconds of blocked time to wait for it.
 
         Raises:
-            DurableFunctionsTestError: The named callback has already completed.
+            DurableFunctionsTestError: The callback called ``name`` is finished.
             TimeoutError: No such callback within ``timeout``.
         """
         self._tracked_for(execution_arn)
@@ -376,11 +382,20 @@ class DurableFunctionTestRunner:
         self._drive(execution_arn, timeout, available)
         if found:
             return found[0]
-        msg = f"Callback did not become available within {timeout}s."
+        msg = (
+            f"no callback{' named ' + repr(name) if name else ''} could be answered within "
+            f"{timeout}s: check the handler creates it, or give a longer timeout"
+        )
         raise TimeoutError(msg)
 
     def send_callback_success(self, callback_id: str, result: bytes | None = None) -> None:
-        """Complete a callback with ``result`` (raw bytes, as the API takes them)."""
+        """Complete a callback with ``result`` (raw bytes, as the API takes them).
+
+        The handler receives them as a string, not decoded as JSON, unless the
+        callback's config has a serdes or a ``result_type`` (as with the official
+        SDK): ``b"approved"`` arrives as ``"approved"``, ``b'"approved"'`` with
+        its double quotes.
+        """
         self._runner.send_callback_success(callback_id, result or b"")
 
     def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> None:
@@ -406,12 +421,12 @@ class DurableFunctionTestRunner:
         for; while paused, waiting for the execution times out.
 
         Raises:
-            InvalidParameterValueException: The ARN is blank.
+            InvalidParameterValueException: ``execution_arn`` is empty.
             ResourceNotFoundException: No such execution.
-            ValueError: ``timeout`` is not finite and positive.
+            ValueError: ``timeout`` is not a number of seconds above 0.
         """
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
-            msg = "timeout must be finite and positive"
+            msg = f"timeout must be a number of seconds above 0, not {timeout!r}"
             raise ValueError(msg)
         self._tracked_for(execution_arn).paused = True
 
@@ -419,7 +434,7 @@ class DurableFunctionTestRunner:
         """Experimental: drive a paused execution again (from the next wait_* call).
 
         Raises:
-            InvalidParameterValueException: The ARN is blank.
+            InvalidParameterValueException: ``execution_arn`` is empty.
             ResourceNotFoundException: No such execution.
         """
         self._tracked_for(execution_arn).paused = False

@@ -385,7 +385,8 @@ class FaultInjectingClient:
     otherwise. When several rules could strike one call, the one added first
     does; the others strike later matching calls. Any other
     attribute is the wrapped client's. Thread-safe: the SDK calls from its
-    checkpoint thread and its main thread.
+    checkpoint thread, from callers that send their own batch, and from the
+    invocation's thread.
 
     Args:
         client: The wrapped client (anything with the botocore ``lambda`` methods).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -64,6 +65,8 @@ class FakeLambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
+        self.client_context: Any = None
+        self.identity: Any = None
         self._clock = clock or VirtualClock()
         self._deadline = self._clock.monotonic() + timeout
         self._remaining_ms = remaining_ms
@@ -73,6 +76,10 @@ class FakeLambdaContext:
         if self._remaining_ms is not None:
             return self._remaining_ms()
         return max(0, int((self._deadline - self._clock.monotonic()) * 1000))
+
+    def log(self, msg: str) -> None:
+        """Write ``msg`` to standard output, as Lambda writes it to the function's log stream."""
+        sys.stdout.write(str(msg))
 
 
 @dataclasses.dataclass
@@ -284,6 +291,26 @@ class DurableTestRunner:
         ``name`` is the callback's name, or the name given to ``wait_for_callback``.
         Give ``result`` (sent as ``SendDurableExecutionCallbackSuccess``) or
         ``error`` (``...Failure``).
+
+        The result is sent as it is, and the handler receives that string
+        unless the callback's config has a serdes or a ``result_type`` that
+        decodes it (as with the official SDK, nothing reads it as JSON by
+        default): ``result="approved"`` makes ``wait_for_callback`` return
+        ``"approved"``, while ``result='"approved"'`` returns the string with
+        its double quotes. With ``WaitForCallbackConfig(serdes=JsonSerDes())``
+        send JSON text (``'"approved"'``, ``'{"ok": true}'``).
+
+        Args:
+            name: The callback's name.
+            result: The result to send (text, or bytes holding UTF-8 text).
+            error: The error to fail the callback with, as an ``ErrorObject`` or
+                its wire dict (``ErrorType``, ``ErrorMessage``, ``ErrorData``).
+
+        Returns:
+            This runner, to chain calls.
+
+        Raises:
+            ValidationError: Neither or both of ``result`` and ``error`` given.
         """
         if (result is None) == (error is None):
             raise ValidationError("on_callback needs exactly one of result= or error=")
@@ -601,7 +628,12 @@ class DurableTestRunner:
         return callback_id
 
     def send_callback_success(self, callback_id: str, result: str | bytes = b"") -> None:
-        """Complete a callback successfully (``SendDurableExecutionCallbackSuccess``)."""
+        """Complete a callback successfully (``SendDurableExecutionCallbackSuccess``).
+
+        ``result`` is sent as it is: the handler receives that string unless
+        the callback's config has a serdes or a ``result_type`` that decodes it
+        (see :meth:`on_callback`).
+        """
         data = result.encode() if isinstance(result, str) else result
         self.service.send_durable_execution_callback_success(CallbackId=callback_id, Result=data)
 

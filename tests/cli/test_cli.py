@@ -295,6 +295,49 @@ class TestBadInput:
         return result
 
 
+class TestSharedOptions:
+    """--store, --json, --endpoint, --region, -v and --log-level go before or after the command."""
+
+    def test_shared_options_before_the_command_apply_to_it(self, cli, store):
+        """`durable-exec --store PATH --json -v run ...` is `run ... --store PATH --json -v`."""
+        ran = cli(
+            "--store", str(store), "--json", "-v", "run", ORDER, "--input", ORDER_INPUT,
+            "--name", "first", use_store=False,
+        )
+        assert ran.code == 0, ran.err
+        assert ran.json()["execution"]["status"] == "SUCCEEDED"
+        assert "reserving 3 items for o-42" in ran.err
+        listed = cli("--store", str(store), "list", "--json", use_store=False)
+        assert listed.code == 0, listed.err
+        assert [item["name"] for item in listed.json()["executions"]] == ["first"]
+
+    def test_the_option_after_the_command_wins(self, cli, store, tmp_path):
+        """Given on both sides, the one after the command is used."""
+        assert cli("run", ORDER, "--input", ORDER_INPUT, "--name", "kept").code == 0
+        other = tmp_path / "other" / "executions.db"
+        listed = cli(
+            "--store", str(other), "list", "--store", str(store), "--json", use_store=False
+        )
+        assert listed.code == 0, listed.err
+        assert [item["name"] for item in listed.json()["executions"]] == ["kept"]
+        assert not other.exists()
+
+    def test_a_shared_option_the_command_does_not_take_is_refused(self, cli):
+        """`--endpoint URL run` says --endpoint does not apply to run, instead of ignoring it."""
+        line = one_error_line(
+            cli("--endpoint", "http://127.0.0.1:9", "run", ORDER, use_store=False)
+        )
+        assert "--endpoint does not apply to `run`" in line
+        assert "--json does not apply to `migrate`" in one_error_line(
+            cli("--json", "migrate", "src", use_store=False)
+        )
+
+    def test_a_command_option_before_the_command_says_where_it_goes(self, cli):
+        """An option only a command takes, put before it, gets an error that says what to do."""
+        line = one_error_line(cli("--input", "{}", "run", ORDER, use_store=False))
+        assert "its other options go after it: durable-exec COMMAND [OPTIONS]" in line
+
+
 class TestStoreDiscovery:
     def test_the_store_is_found_from_a_subdirectory(self, cli, tmp_path):
         """Like git with .git/, every directory below the project finds its .durable/."""

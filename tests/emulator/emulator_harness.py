@@ -156,11 +156,24 @@ def _handler_env(api_url: str) -> dict[str, str]:
     return env
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A threading server that does not print a peer hanging up as a traceback.
+
+    The emulator drops its keep-alive connections when it stops; that reset is
+    expected, and anything else still goes to the default report.
+    """
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class _LoopbackServer:
     """An HTTP server on 127.0.0.1 (a free port) served from a background thread."""
 
     def _serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from durable_exec._cli._app import main
-from durable_exec._cli._migrate import rewrite_source
+from durable_exec._cli._migrate import config_notes, rewrite_source
 
 BEFORE = '''\
 """Uses aws_durable_execution_sdk_python (this docstring stays)."""
@@ -54,6 +54,62 @@ class TestRewrite:
         assert [line for line, _ in notes] == [1, 2]
         assert "durable_exec.lambda_service has no Operation" in notes[0][1]
         assert "left unchanged" in notes[1][1]
+
+    def test_a_string_durable_exec_can_serve_is_given_its_new_spelling(self):
+        """A string path that exists in durable_exec is reported with the path to write."""
+        source = "target = 'aws_durable_execution_sdk_python.context.DurableContext.step'\n"
+        ((line, note),) = rewrite_source(source).notes
+        assert line == 1
+        assert "write 'durable_exec.context.DurableContext.step'" in note
+
+    def test_a_string_naming_official_internals_says_how_to_test_instead(self):
+        """A path durable_exec lacks is reported as missing, with the way to replace it."""
+        source = "mock.patch('aws_durable_execution_sdk_python.state.ExecutionState')\n"
+        ((_, note),) = rewrite_source(source).notes
+        assert "durable_exec.state.ExecutionState does not exist" in note
+        assert "durable_exec.testing" in note
+        assert "boto3_client=" in note
+
+    @pytest.mark.parametrize(
+        ("requirement", "advice"),
+        [
+            ("aws-durable-execution-sdk-python>=3.0", "as a dependency write durable-exec"),
+            ("aws_durable_execution_sdk_python_testing", "write 'durable_exec.testing'"),
+            ("AWS-Durable-Execution-SDK-Python-Testing == 1.4.0", "as a dependency drop it"),
+            ("aws.durable.execution.sdk.python[otel]", "as a dependency write durable-exec"),
+        ],
+    )
+    def test_a_string_naming_an_official_package_says_what_to_write(self, requirement, advice):
+        """Package names in strings (install_requires, metadata lookups) come with advice."""
+        ((_, note),) = rewrite_source(f"deps = [{requirement!r}]\n").notes
+        assert requirement in note
+        assert advice in note
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "'aws-durable-execution-sdk-python-otel'",
+            "'see aws-durable-execution-sdk-python for details'",
+            "'my-aws-durable-execution-sdk-python'",
+        ],
+    )
+    def test_other_strings_are_not_reported(self, text):
+        """Prose, and other packages whose names contain an official one, are left alone."""
+        assert rewrite_source(f"x = {text}\n").notes == []
+
+    def test_configuration_files_name_each_occurrence_with_what_to_do(self):
+        """Each occurrence outside a comment is reported, with the dependency advice."""
+        text = (
+            "# aws-durable-execution-sdk-python was the old SDK\n"
+            "aws-durable-execution-sdk-python==3.0.0\n"
+            "aws-durable-execution-sdk-python-testing\n"
+            "commands = pytest --cov=aws_durable_execution_sdk_python tests\n"
+        )
+        notes = config_notes(text)
+        assert [line for line, _ in notes] == [2, 3, 4]
+        assert "as a dependency write durable-exec" in notes[0][1]
+        assert "durable-exec includes durable_exec.testing" in notes[1][1]
+        assert "as a module name, durable_exec" in notes[2][1]
 
     def test_other_names_that_merely_contain_the_prefix_are_left_alone(self):
         """Only a whole name starting a dotted path is swapped."""
@@ -115,6 +171,19 @@ class TestCommand:
         assert main(["migrate", str(module)]) == 0
         expected = text.replace("aws_durable_execution_sdk_python", "durable_exec")
         assert module.read_bytes() == expected.encode("latin-1")
+
+    def test_configuration_files_are_reported_not_rewritten(self, tmp_path, capsys):
+        """requirements and pyproject files under a path are reported and left as they are."""
+        requirements = tmp_path / "requirements-dev.txt"
+        requirements.write_text("pytest\naws-durable-execution-sdk-python-testing==1.4.0\n")
+        pyproject = tmp_path / "pyproject.toml"
+        pyproject.write_text('[project]\ndependencies = ["aws-durable-execution-sdk-python"]\n')
+        assert main(["migrate", "--check", str(tmp_path)]) == 0
+        err = capsys.readouterr().err
+        assert f"{requirements}:2: aws-durable-execution-sdk-python-testing is" in err
+        assert f"{pyproject}:2: aws-durable-execution-sdk-python is" in err
+        assert "durable-exec" in err.splitlines()[0]
+        assert requirements.read_text().endswith("testing==1.4.0\n")
 
     def test_virtual_environments_and_caches_are_skipped(self, tmp_path):
         """Files under .venv, .tox and __pycache__ are not touched."""

@@ -8,6 +8,13 @@ module of the official SDK: code imports them from there too
 (``from aws_durable_execution_sdk_python.execution import InvocationStatus``).
 Each must be importable from the counterpart, unless listed below with the
 reason it is left out.
+
+The classes among them are compared member by member: every public method,
+property and attribute (dataclass fields and what ``__init__`` assigns included)
+exists here, and every public callable, constructors included, accepts every call
+the official one accepts (same positions, same keyword names, defaults where the
+official has them). Members of the official implementation's machinery are left
+out in MEMBERS_LEFT_OUT, with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import importlib
 import inspect
 import pathlib
 import pkgutil
+import textwrap
 import typing
 
 import pytest
@@ -53,14 +61,12 @@ PLUGIN_NAMES = {
 # re-import elsewhere is left out with it), each with the reason.
 LEFT_OUT: dict[str, dict[str, str]] = {
     "exceptions": {
-        "BotoClientError": "one CheckpointError (error_code, status_code, is_retryable()) "
-        "covers every API failure; botocore's error is its __cause__",
+        "BotoClientError": "one CheckpointError (with the official constructor, "
+        "error_category, from_exception...) covers every API failure; botocore's error is "
+        "its __cause__",
         "GetExecutionStateError": "likewise: a failed state read is a CheckpointError",
         "AwsErrorMetadata": "typing of BotoClientError's fields",
         "AwsErrorObj": "typing of BotoClientError's fields",
-        "CheckpointErrorCategory": "BotoClientError's classification; "
-        "CheckpointError.is_retryable() says the same",
-        "DurableApiErrorCategory": "likewise",
         "BackgroundThreadError": "a checkpoint-thread failure reaches the caller as the "
         "CheckpointError itself",
         "InvalidStateError": "an internal invariant error of the official implementation",
@@ -297,6 +303,22 @@ def test_generic_classes_stay_generic(relative):
             assert hasattr(getattr(ours, name), "__class_getitem__"), name
 
 
+def test_the_official_top_level_names_are_importable_from_durable_exec():
+    """``from aws_durable_execution_sdk_python import X`` becomes ``from durable_exec import X``."""
+    official = importlib.import_module(OFFICIAL)
+    ours = importlib.import_module("durable_exec")
+    names = [n for n in official.__all__ if not (_plugins_pending() and n in PLUGIN_NAMES)]
+    assert len(names) > 30
+    assert [n for n in names if not hasattr(ours, n)] == []
+    assert [n for n in names if getattr(ours, n) is not getattr(_counterpart_of(n), n)] == []
+
+
+def _counterpart_of(name: str):
+    """durable_exec's module at the path of the official module that defines ``name``."""
+    home = _home(getattr(importlib.import_module(OFFICIAL), name))
+    return importlib.import_module(f"durable_exec.{home}" if home else "durable_exec")
+
+
 def test_exception_classes_keep_the_official_hierarchy():
     """Where the official SDK derives one error from another, so does durable_exec."""
     official = importlib.import_module(f"{OFFICIAL}.exceptions")
@@ -318,6 +340,276 @@ def test_left_out_names_exist_in_the_official_sdk():
     """The list of left-out names names only real official names (no stale entries)."""
     for home, names in LEFT_OUT.items():
         assert set(names) <= set(public_names(home)), home
+
+
+# -- the members of the official classes -----------------------------------------------------
+
+# Members of official classes that durable_exec leaves out, keyed "module.Class.member",
+# each with the reason. Only the official implementation's machinery belongs here.
+MEMBERS_LEFT_OUT = {
+    "context.DurableContext.from_lambda_context": "the official handler wrapper's factory: it "
+    "takes the official SDK's ExecutionState (the internal state module); durable_exec's "
+    "@durable_execution builds the root context itself",
+    "context.DurableContext.state": "the official SDK's ExecutionState (the internal state "
+    "module); durable_exec's runtime is private, and durable_execution_arn, lambda_context and "
+    "is_replaying() say what code may ask of it",
+    "context.Callback.state": "likewise: the callback reads its outcome through it",
+    "context.Callback.serdes": "the decoder the official callback keeps for result(); "
+    "durable_exec's may be an internal typed wrapper of CallbackConfig.serdes, which is the "
+    "value to read",
+    "logger.Logger.from_log_info": "builds a logger from LogInfo, the official executors' "
+    "record (left out above); Logger(logger, default_extra) builds one from plain fields",
+    "logger.Logger.with_log_info": "likewise (with_fields adds fields to a copy)",
+    **{
+        f"plugin.PluginExecutor.{member}": "the official SDK's hook dispatcher, driven by its "
+        "operation executors; durable_exec's operations drive their own, and plugin code "
+        "(factories and DurableInstrumentationPlugin subclasses) never calls it"
+        for member in (
+            "on_child_context_end",
+            "on_operation_action",
+            "on_operation_replay",
+            "on_operation_update",
+            "on_user_function_end",
+            "on_user_function_start",
+            "claim_lock",
+            "record_change",
+            "record_end_hooks",
+            "take_end_hook",
+        )
+    },
+}
+# Classes whose constructor only the SDK calls: code receives instances (a context, a
+# callback, a step context) and never builds one, so the parameters may differ.
+CONSTRUCTORS_LEFT_OUT = {
+    "context.DurableContext": "built by @durable_execution and by the operations around "
+    "the official SDK's ExecutionState; durable_exec's wraps its own runtime",
+    "context.Callback": "returned by create_callback, never built by user code",
+    "plugin.PluginExecutor": "the official hook dispatcher (see MEMBERS_LEFT_OUT)",
+}
+
+_KINDS = inspect.Parameter
+_POSITIONAL = (_KINDS.POSITIONAL_ONLY, _KINDS.POSITIONAL_OR_KEYWORD)
+_SIMPLE_DEFAULTS = (type(None), bool, int, float, str)
+
+
+def _official_classes() -> list[tuple[str, str]]:
+    pairs = []
+    for relative in MODULES:
+        if relative in PLUGIN_MODULES and _plugins_pending():
+            continue
+        for name, home in sorted(expected(relative).items()):
+            value = getattr(importlib.import_module(f"{OFFICIAL}.{relative}"), name)
+            if home == relative and isinstance(value, type):
+                pairs.append((relative, name))
+    return pairs
+
+
+def _assigned_attributes(cls: type) -> set[str]:
+    """Public names a class's methods assign on ``self`` (its instance attributes)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return set()
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        for target in targets:
+            if (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+                and not target.attr.startswith("_")
+            ):
+                names.add(target.attr)
+    return names
+
+
+def _members(cls: type, package: str) -> dict[str, object]:
+    """Public members of ``cls`` and its bases from ``package``: attributes, methods, fields."""
+    members: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        if not klass.__module__.startswith(package):
+            continue
+        enum_members = getattr(klass, "__members__", {})
+        members.update(
+            (name, value)
+            for name, value in vars(klass).items()
+            if not name.startswith("_") and name not in enum_members
+        )
+        for name in vars(klass).get("__annotations__", {}):
+            if not name.startswith("_"):
+                members.setdefault(name, None)
+        for slot in vars(klass).get("__slots__", ()):
+            if not slot.startswith("_"):
+                members.setdefault(slot, None)
+        for name in _assigned_attributes(klass):
+            members.setdefault(name, None)
+    return members
+
+
+def _incompatibilities(theirs: inspect.Signature, mine: inspect.Signature) -> list[str]:
+    """Why some call the official signature accepts would fail (or bind differently) here."""
+    problems = []
+    ours = list(mine.parameters.values())
+    positional = [p for p in ours if p.kind in _POSITIONAL]
+    by_name = {p.name: p for p in ours}
+    var_positional = any(p.kind is _KINDS.VAR_POSITIONAL for p in ours)
+    var_keyword = any(p.kind is _KINDS.VAR_KEYWORD for p in ours)
+    used = set()
+    index = 0
+    for official in theirs.parameters.values():
+        mine_p: inspect.Parameter | None
+        if official.kind in _POSITIONAL:
+            mine_p = positional[index] if index < len(positional) else None
+            index += 1
+            if mine_p is None:
+                if not var_positional:
+                    problems.append(f"takes no positional parameter for {official.name!r}")
+                continue
+            by_keyword = official.kind is _KINDS.POSITIONAL_OR_KEYWORD and not (
+                official.name.startswith("_")
+            )
+            if by_keyword and (
+                mine_p.name != official.name or mine_p.kind is not _KINDS.POSITIONAL_OR_KEYWORD
+            ):
+                problems.append(f"parameter {index} is {mine_p.name!r}, not {official.name!r}")
+        elif official.kind is _KINDS.KEYWORD_ONLY:
+            mine_p = by_name.get(official.name)
+            if mine_p is None or mine_p.kind not in (
+                _KINDS.POSITIONAL_OR_KEYWORD,
+                _KINDS.KEYWORD_ONLY,
+            ):
+                if not var_keyword:
+                    problems.append(f"takes no keyword {official.name!r}")
+                continue
+        else:
+            wanted = official.kind
+            if not any(p.kind is wanted for p in ours):
+                problems.append(f"takes no {official}")
+            continue
+        used.add(mine_p.name)
+        if official.default is not _KINDS.empty:
+            if mine_p.default is _KINDS.empty:
+                problems.append(f"{official.name!r} has no default")
+            elif (
+                isinstance(official.default, _SIMPLE_DEFAULTS)
+                and official.default != mine_p.default
+            ):
+                problems.append(
+                    f"{official.name!r} defaults to {mine_p.default!r}, not {official.default!r}"
+                )
+    problems.extend(
+        f"{p.name!r} is required here but not in the official signature"
+        for p in ours
+        if p.name not in used
+        and p.kind not in (_KINDS.VAR_POSITIONAL, _KINDS.VAR_KEYWORD)
+        and p.default is _KINDS.empty
+    )
+    return problems
+
+
+def _signature(value: object) -> inspect.Signature | None:
+    try:
+        return inspect.signature(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _has_member(cls: type, name: str) -> bool:
+    return hasattr(cls, name) or name in _members(cls, "durable_exec")
+
+
+CLASSES = _official_classes()
+
+
+@pytest.mark.parametrize(("relative", "name"), CLASSES, ids=str)
+def test_official_classes_have_their_members_here(relative, name):
+    """Every public method, property and attribute of the official class exists here."""
+    theirs = getattr(importlib.import_module(f"{OFFICIAL}.{relative}"), name)
+    mine = getattr(importlib.import_module(f"durable_exec.{relative}"), name)
+    missing = sorted(
+        member
+        for member in _members(theirs, OFFICIAL)
+        if f"{relative}.{name}.{member}" not in MEMBERS_LEFT_OUT and not _has_member(mine, member)
+    )
+    assert missing == []
+
+
+@pytest.mark.parametrize(("relative", "name"), CLASSES, ids=str)
+def test_official_methods_accept_the_official_calls(relative, name):
+    """Each public callable (constructor included) takes the official parameters.
+
+    Every parameter is taken at the same position and under the same name, with a
+    default where the official one has one (the same, for simple values); anything
+    more is optional.
+    """
+    theirs = getattr(importlib.import_module(f"{OFFICIAL}.{relative}"), name)
+    mine = getattr(importlib.import_module(f"durable_exec.{relative}"), name)
+    problems = {}
+    callables = [
+        member
+        for member, value in _members(theirs, OFFICIAL).items()
+        if isinstance(value, staticmethod | classmethod) or inspect.isfunction(value)
+    ]
+    for member in callables:
+        key = f"{relative}.{name}.{member}"
+        if key in MEMBERS_LEFT_OUT or not hasattr(mine, member):
+            continue
+        official_signature = _signature(getattr(theirs, member))
+        our_signature = _signature(getattr(mine, member))
+        if official_signature is None:
+            continue
+        if our_signature is None:
+            problems[member] = ["has no signature here"]
+        elif found := _incompatibilities(official_signature, our_signature):
+            problems[member] = found
+    built_by_sdk = getattr(theirs, "_is_protocol", False) or issubclass(theirs, enum.Enum)
+    constructor = None if built_by_sdk else _signature(theirs)
+    if constructor is not None and f"{relative}.{name}" not in CONSTRUCTORS_LEFT_OUT:
+        ours = _signature(mine)
+        found = ["has no signature here"] if ours is None else _incompatibilities(constructor, ours)
+        if found:
+            problems["__init__"] = found
+    assert problems == {}
+
+
+def _official_functions() -> list[tuple[str, str]]:
+    pairs = []
+    for relative in MODULES:
+        if relative in PLUGIN_MODULES and _plugins_pending():
+            continue
+        module = importlib.import_module(f"{OFFICIAL}.{relative}")
+        for name, home in sorted(expected(relative).items()):
+            if home == relative and inspect.isfunction(getattr(module, name)):
+                pairs.append((relative, name))
+    return pairs
+
+
+@pytest.mark.parametrize(("relative", "name"), _official_functions(), ids=str)
+def test_official_functions_accept_the_official_calls(relative, name):
+    """Each public module-level function takes the official parameters (as methods do)."""
+    theirs = _signature(getattr(importlib.import_module(f"{OFFICIAL}.{relative}"), name))
+    ours = _signature(getattr(importlib.import_module(f"durable_exec.{relative}"), name))
+    assert theirs is not None
+    assert ours is not None
+    assert _incompatibilities(theirs, ours) == []
+
+
+def test_left_out_members_are_official_members():
+    """The member allow-lists name only real official members (no stale entries)."""
+    for key in MEMBERS_LEFT_OUT:
+        relative, name, member = key.rsplit(".", 2)
+        cls = getattr(importlib.import_module(f"{OFFICIAL}.{relative}"), name)
+        assert member in _members(cls, OFFICIAL), key
+    for key in CONSTRUCTORS_LEFT_OUT:
+        relative, name = key.rsplit(".", 1)
+        assert (relative, name) in CLASSES, key
 
 
 # -- the testing package -------------------------------------------------------------------

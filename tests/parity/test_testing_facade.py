@@ -140,7 +140,7 @@ class TestCallbacks:
             arn = runner.run_async(input={}, execution_timeout=60)
             runner.send_callback_success(runner.wait_for_callback(arn), b"ok")
             runner.wait_for_result(arn)
-            with pytest.raises(DurableFunctionsTestError, match="already completed"):
+            with pytest.raises(DurableFunctionsTestError, match="finished already"):
                 runner.wait_for_callback(arn, name="answer")
 
     def test_history_events_expose_callback_ids(self):

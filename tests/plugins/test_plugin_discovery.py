@@ -195,6 +195,21 @@ def test_exclusive_groups_refuse_competing_factories_and_report_the_result():
     assert Grouped.results == [("a", True)]
 
 
+class BadlyGrouped(Grouped):
+    __durable_registration_api__: ClassVar[int] = 1
+    exclusive_group: ClassVar[str | None] = "  "
+
+
+def test_the_first_problem_in_registration_order_is_the_one_reported():
+    """A clash between the first two factories is reported ahead of a later malformed group."""
+    with pytest.raises(PluginLoadError, match="cannot run together"):
+        load_configured_plugins(
+            [Grouped("a"), OtherGrouped("b"), BadlyGrouped("c")], environment={}
+        )
+    with pytest.raises(PluginLoadError, match="non-empty string"):
+        load_configured_plugins([BadlyGrouped("c"), Grouped("a")], environment={})
+
+
 def test_the_official_otel_factories_are_mutually_exclusive():
     """The official OpenTelemetry views declare one exclusive group; ours honours it."""
     otel = pytest.importorskip("aws_durable_execution_sdk_python_otel")

@@ -357,8 +357,8 @@ def test_failing_plugins_are_contained_and_others_still_run(make_runner, caplog)
         str(r.exc_info[1]) for r in caplog.records if r.exc_info
     )
     assert "RaisingFactory raised" in messages
-    assert "NoneFactory returned None" in messages
-    assert "not a DurableInstrumentationPlugin" in messages
+    assert "NoneFactory gave None" in messages
+    assert "no DurableInstrumentationPlugin" in messages
 
 
 def test_a_keyboard_interrupt_from_a_hook_stops_the_invocation_and_every_plugin_ends(make_runner):
@@ -547,3 +547,96 @@ def test_an_executor_serves_one_invocation():
     with pytest.raises(RuntimeError, match="one invocation"), first.run():
         pass
     assert not PluginExecutor(None).has_plugins
+
+
+def test_two_branches_reading_one_result_share_a_single_end_hook(service, make_runner):
+    """A reader that arrives while the end hook runs waits for it; the hook runs once."""
+    branches_started: set[str] = set()
+    both_started = threading.Event()
+    overlapped: list[bool] = []
+
+    class HoldsTheEnd(DurableInstrumentationPlugin):
+        def on_user_function_start(self, info):
+            if info.sub_type == "ParallelBranch":
+                branches_started.add(info.name)
+                if len(branches_started) == 2:
+                    both_started.set()
+
+        def on_operation_end(self, info):
+            if info.name == "shared":
+                # Keep the hook running until the other branch is on its way to the read.
+                overlapped.append(both_started.wait(timeout=30))
+
+    class Holder:
+        def create_plugin(self, info):
+            return HoldsTheEnd()
+
+    factory = RecorderFactory()
+
+    @durable_execution(plugins=[Holder(), factory])
+    def handler(event, context):
+        callback = context.create_callback(name="shared")
+        context.step(
+            lambda _: (
+                service.send_durable_execution_callback_success(
+                    CallbackId=callback.callback_id, Result=b"v"
+                )
+                and None
+            ),
+            name="answer",
+        )
+
+        def reader(label):
+            def branch(c):
+                value = callback.result()
+                return c.step(lambda _: f"{label}:{value}", name=f"after-{label}")
+
+            return branch
+
+        return context.parallel([reader("a"), reader("b")], name="readers").get_results()
+
+    assert make_runner(handler).run().result == ["a:v", "b:v"]
+    assert overlapped == [True]
+    hooks = factory.hooks()
+    assert hooks.count(("operation_end", "shared")) == 1
+    end = hooks.index(("operation_end", "shared"))
+    assert end < hooks.index(("operation_start", "after-a"))
+    assert end < hooks.index(("operation_start", "after-b"))
+
+
+def test_a_stop_signal_from_a_leftover_end_hook_lets_the_others_and_the_end_run(
+    service, make_runner
+):
+    """On the handler thread, the rest of the unread completions and on_invocation_end still run."""
+
+    class StopsOnFirst(DurableInstrumentationPlugin):
+        def on_operation_end(self, info):
+            if info.name == "late-1":
+                raise KeyboardInterrupt
+
+    class Factory:
+        def create_plugin(self, info):
+            return StopsOnFirst()
+
+    recorder = RecorderFactory()
+
+    @durable_execution(plugins=[Factory(), recorder])
+    def handler(event, context):
+        callbacks = [context.create_callback(name=f"late-{i}") for i in (1, 2)]
+
+        def answer(_):
+            for callback in callbacks:
+                service.send_durable_execution_callback_success(
+                    CallbackId=callback.callback_id, Result=b'"ok"'
+                )
+
+        context.step(answer, name="answer")
+        context.step(lambda _: None, name="after")
+        return "done"
+
+    with pytest.raises(KeyboardInterrupt):
+        make_runner(handler).run()
+    ended = [name for hook, name in recorder.hooks() if hook == "operation_end"]
+    assert "late-2" in ended
+    assert "late-1" not in ended  # the signal cut its own round short; it is not retried
+    assert recorder.hooks()[-1] == ("invocation_end", None)

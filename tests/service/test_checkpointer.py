@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from durable_exec._checkpointer import BatcherConfig, Checkpointer
-from durable_exec._clock import SYSTEM_CLOCK, Deadline
+from durable_exec._clock import SYSTEM_CLOCK, Budget, Deadline
 from durable_exec._errors import CheckpointError, ExecutionError
 from durable_exec._scope import CancelScope
 from durable_exec._service import CheckpointResult, StatePage
-from durable_exec._signals import BranchOrphaned, SuspendExecution
+from durable_exec._signals import BranchOrphaned, DeadlineApproaching, SuspendExecution
 from durable_exec._state import ExecutionState
 from durable_exec._wire import (
     Operation,
@@ -359,6 +359,24 @@ class TestFailure:
         with pytest.raises(CheckpointError) as info:
             checkpointer.checkpoint(_update("a"))
         assert info.value is error
+
+    @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+    def test_an_interrupt_during_the_call_still_interrupts_the_caller(
+        self,
+        make: Callable[..., tuple[Checkpointer, FakeService]],
+        interrupt: type[BaseException],
+    ) -> None:
+        """Ctrl-C (or SystemExit) in a call made on the caller's thread reaches the caller.
+
+        It is not turned into a checkpoint failure to retry; the checkpointer is
+        failed for everyone else, so later checkpoints raise instead of sending.
+        """
+        checkpointer, service = make(FakeService([interrupt()]))
+        with pytest.raises(interrupt):
+            checkpointer.checkpoint(_update("a"))
+        with pytest.raises(CheckpointError):
+            checkpointer.checkpoint(_update("b"))
+        assert service.sent == [("a", "START")]
 
     def test_every_waiter_woken(
         self, make: Callable[..., tuple[Checkpointer, FakeService]]
@@ -760,6 +778,40 @@ class TestClose:
         checkpointer.close()
         with pytest.raises(ExecutionError):
             checkpointer.checkpoint(_update("a"))
+
+    def test_a_call_in_flight_is_given_up_on_and_nothing_more_is_sent(
+        self, state: ExecutionState, clock: VirtualClock
+    ) -> None:
+        """The end's budget runs out with a call in flight: flush and close return, then silence.
+
+        Without a deadline both would otherwise wait as long as the call; once it
+        returns, the thread ends without sending what was queued behind it.
+        """
+        release = threading.Event()
+
+        def answer_late() -> CheckpointResult:
+            assert release.wait(10)
+            return CheckpointResult(token="tok1", operations=[])
+
+        service = FakeService([answer_late])
+        prompt = BatcherConfig(max_delay=0.0)
+        checkpointer = Checkpointer(service, state, "tok0", clock=clock, config=prompt)
+        try:
+            checkpointer.enqueue(_update("a"))
+            assert service.called.wait(10)
+            checkpointer.enqueue(_update("b"))  # queued behind the call in flight
+            budget = Budget(0.01)
+            with pytest.raises(DeadlineApproaching):
+                checkpointer.flush(budget)
+            checkpointer.close(budget)
+            assert not checkpointer.stopped
+            with pytest.raises(ExecutionError):
+                checkpointer.checkpoint(_update("c"))
+        finally:
+            release.set()
+        checkpointer._thread.join(10)
+        assert checkpointer.stopped
+        assert service.sent == [("a", "START")]
 
 
 class TestPolicy:

@@ -16,7 +16,7 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from durable_exec._errors import CheckpointError
+from durable_exec._errors import CheckpointError, DurableApiErrorCategory
 from durable_exec._service import BotocoreDurableService, ServiceRetryPolicy, translate_error
 from durable_exec.testing import VirtualClock
 
@@ -191,6 +191,29 @@ class TestClientErrors:
             _client_error(client, stubber, code, status, message, retry_after), OPERATION
         )
         assert (error.error_code, error.status_code) == (code, status)
+
+    @pytest.mark.parametrize(
+        ("code", "status", "message", "retry_after", "retryable", "advice"), CLIENT_ERRORS
+    )
+    def test_service_response_kept_for_logging(
+        self,
+        client: Any,
+        stubber: Stubber,
+        code: str,
+        status: int,
+        message: str,
+        retry_after: str | None,
+        retryable: bool,
+        advice: str,
+    ) -> None:
+        """The service's Error and ResponseMetadata are kept, and given as logging extras."""
+        exc = _client_error(client, stubber, code, status, message, retry_after)
+        error = translate_error(exc, OPERATION)
+        assert error.error == exc.response["Error"]
+        assert error.build_logger_extras()["ResponseMetadata"]["HTTPStatusCode"] == status
+        assert error.error_category is (
+            DurableApiErrorCategory.INVOCATION if retryable else DurableApiErrorCategory.EXECUTION
+        )
 
     def test_stale_token_needs_the_prefix(self, client: Any, stubber: Stubber) -> None:
         """A message that only mentions a checkpoint token later on is not a stale token."""

@@ -96,9 +96,19 @@ class TestStepConfig:
         with pytest.raises(TypeError):
             StepConfig(None, StepSemantics.AT_LEAST_ONCE_PER_RETRY, None, "Custom")  # type: ignore[misc]
 
-    def test_empty_sub_type_selects_the_default(self):
-        """sub_type="" is accepted and means the default, as in the official SDK."""
-        assert StepConfig(sub_type="").sub_type == ""
+    def test_empty_sub_type_selects_the_default(self, make_runner):
+        """sub_type="" records the default SubType "Step", as in the official SDK."""
+
+        @durable_execution
+        def handler(event, context):
+            plain = context.step(lambda _: 1, name="empty", config=StepConfig(sub_type=""))
+            custom = context.step(lambda _: 2, name="custom", config=StepConfig(sub_type="Own"))
+            return plain + custom
+
+        result = make_runner(handler).run()
+        assert result.status == "SUCCEEDED"
+        recorded = {op.name: op.sub_type for op in result.operations if op.type.value == "STEP"}
+        assert recorded == {"empty": "Step", "custom": "Own"}
 
     def test_plain_function_strategies_are_used(self, make_runner):
         """Any callable (error, attempts_made) works as a retry strategy: the step consults it."""
@@ -164,10 +174,45 @@ class TestCallbackConfig:
             None,
         )
 
-    def test_timedeltas_are_accepted(self):
-        """Timeouts may be timedeltas."""
-        config = CallbackConfig(timeout=datetime.timedelta(minutes=5))
-        assert config.timeout == datetime.timedelta(minutes=5)
+    @pytest.mark.parametrize(
+        ("heartbeat", "options", "timed_out_after"),
+        [
+            (None, {"TimeoutSeconds": 300, "HeartbeatTimeoutSeconds": 0}, 300),
+            (
+                datetime.timedelta(seconds=90),
+                {"TimeoutSeconds": 300, "HeartbeatTimeoutSeconds": 90},
+                90,
+            ),
+        ],
+    )
+    def test_timedeltas_are_sent_as_seconds_and_time_the_callback_out(
+        self, make_runner, heartbeat, options, timed_out_after
+    ):
+        """Timedelta timeouts reach the service in seconds; an unanswered callback times out so."""
+        sent = []
+        timeouts = {"timeout": datetime.timedelta(minutes=5)}
+        if heartbeat is not None:
+            timeouts["heartbeat_timeout"] = heartbeat
+
+        @durable_execution
+        def handler(event, context):
+            callback = context.create_callback(name="cb", config=CallbackConfig(**timeouts))
+            return callback.result()
+
+        runner = make_runner(handler)
+        checkpoint = runner.service.checkpoint_durable_execution
+
+        def recording(**kwargs):
+            sent.extend(kwargs["Updates"])
+            return checkpoint(**kwargs)
+
+        runner.service.checkpoint_durable_execution = recording
+        result = runner.run()
+        (start,) = [u for u in sent if u["Type"] == "CALLBACK"]
+        assert start["CallbackOptions"] == options
+        (callback,) = [op for op in result.operations if op.name == "cb"]
+        assert callback.status.value == "TIMED_OUT"
+        assert callback.end_timestamp - callback.start_timestamp == pytest.approx(timed_out_after)
 
     @pytest.mark.parametrize(
         ("kwargs", "match"),
