@@ -15,6 +15,7 @@ import time
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "CUTOFF_SHARE",
     "RETURN_SHARE",
     "SHUTDOWN_FLOOR",
     "SHUTDOWN_WITHOUT_DEADLINE",
@@ -119,6 +120,9 @@ SYSTEM_CLOCK: Clock = SystemClock()
 """The process-wide real clock."""
 
 
+CUTOFF_SHARE = 0.5
+"""The share of a deadline's margin left when waits for running branches end."""
+
 RETURN_SHARE = 0.2
 """The share of a deadline's margin kept after the SDK's last wait, for the handler to return."""
 
@@ -128,8 +132,10 @@ class Deadline:
 
     Lambda kills an invocation at its timeout. The SDK stops starting durable
     work ``margin`` seconds before that (:meth:`near`), so it can flush what is
-    queued and end the invocation cleanly. Its last wait (the final flush, the
-    joins of its threads) ends a fifth of the margin before the timeout
+    queued and end the invocation cleanly. Waits for its branches to report
+    end half the margin before the timeout (:meth:`until_cutoff`), leaving the
+    rest to the end of the invocation. Its last wait (the final flush, the joins
+    of its threads) ends a fifth of the margin before the timeout
     (:meth:`until_end`): that fifth is the handler's, to return its envelope or
     raise. No blocking wait of the SDK outlasts that end.
 
@@ -175,6 +181,16 @@ class Deadline:
     def until_near(self) -> float:
         """Seconds until :meth:`near` becomes true (never negative)."""
         return max(0.0, self._soft - self._clock.monotonic())
+
+    def until_cutoff(self) -> float:
+        """Seconds a wait for running branches may still take (never negative).
+
+        Waits for running branches to report (a map or parallel winding down or
+        settling) end :data:`CUTOFF_SHARE` of the margin before Lambda's timeout:
+        the rest is the end of the invocation's (the final flush, the joins and
+        the return; see :meth:`until_end`).
+        """
+        return max(0.0, self._hard - self.margin * CUTOFF_SHARE - self._clock.monotonic())
 
     def until_end(self) -> float:
         """Seconds until the SDK's last wait must end (never negative).

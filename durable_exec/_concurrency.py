@@ -490,11 +490,13 @@ class _Coordinator:
     def _wind_down(self, deadline: Deadline) -> None:
         """The deadline is near: start nothing, let running branches report, then stop.
 
-        Returns once the batch is complete; otherwise raises :class:`DeadlineApproaching`.
+        Running branches are waited for until the deadline's cutoff, which leaves
+        the final flush its share of the margin. Returns once the batch is
+        complete; otherwise raises :class:`DeadlineApproaching`.
         """
         while self.running:
             try:
-                event = self._next_event(deadline.remaining())
+                event = self._next_event(deadline.until_cutoff())
             except queue.Empty:
                 break
             kind = event[1]
@@ -508,10 +510,12 @@ class _Coordinator:
 
         Nothing new starts. Waiting (rather than abandoning them) makes what is
         recorded independent of thread timing: every branch that started is
-        recorded up to where it ends, on every run.
+        recorded up to where it ends, on every run. With a deadline, the wait
+        ends at its cutoff, leaving the final flush its share of the margin;
+        branches still running then make it raise :class:`DeadlineApproaching`.
         """
         while self.running:
-            timeout = None if deadline is None else deadline.remaining()
+            timeout = None if deadline is None else deadline.until_cutoff()
             try:
                 event = self._next_event(timeout)
             except queue.Empty:

@@ -12,7 +12,7 @@ import dataclasses
 import enum
 import math
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar, overload
 
 from durable_exec._durations import Duration, DurationLike, to_seconds
 from durable_exec._errors import ValidationError
@@ -43,6 +43,8 @@ __all__ = [
     "Numeric",
     "ParallelBranch",
     "ParallelConfig",
+    "RetryStrategyField",
+    "RetryStrategyLike",
     "StepConfig",
     "StepSemantics",
     "SummaryGenerator",
@@ -335,6 +337,56 @@ def as_retry_strategy(value: Any, *, what: str = "retry_strategy") -> Any:
     return value
 
 
+RetryStrategyLike: TypeAlias = (
+    RetryStrategy
+    | Callable[[Exception, int], Any]
+    | RetryStrategyConfig
+    | LinearRetryStrategyConfig
+    | None
+)
+"""What a ``retry_strategy`` field takes: a strategy, a strategy config, or ``None``."""
+
+
+class RetryStrategyField:
+    """A config's ``retry_strategy`` field: set with a strategy or its config, read as a strategy.
+
+    Used as the default of a dataclass field, it types the generated ``__init__``
+    parameter as :data:`RetryStrategyLike` (a ``RetryStrategyConfig`` included,
+    which the runtime converts with :func:`as_retry_strategy`) and the attribute
+    as the callable (or ``None``) it holds, as the official SDK types it. The
+    field's default is ``None``.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self) -> None:
+        self._key = "_retry_strategy"
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._key = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any] | None = None) -> None: ...
+
+    @overload
+    def __get__(
+        self, obj: object, owner: type[Any] | None = None
+    ) -> RetryStrategy | Callable[[Exception, int], Any] | None: ...
+
+    def __get__(
+        self, obj: object | None, owner: type[Any] | None = None
+    ) -> RetryStrategy | Callable[[Exception, int], Any] | None:
+        if obj is None:
+            return None  # the class-level read: the dataclass field's default
+        strategy: RetryStrategy | Callable[[Exception, int], Any] | None
+        strategy = obj.__dict__.get(self._key)
+        return strategy
+
+    def __set__(self, obj: object, value: RetryStrategyLike) -> None:
+        # Frozen dataclasses set fields through object.__setattr__, which lands here.
+        obj.__dict__[self._key] = as_retry_strategy(value)
+
+
 def _check_concurrency(value: int | None) -> None:
     if value is not None and (not _is_int(value) or value < 1):
         raise ValidationError(f"max_concurrency must be an int of at least 1, got {value!r}")
@@ -359,14 +411,13 @@ class StepConfig:
             is stored as plain data and rebuilt as this type on every run.
     """
 
-    retry_strategy: RetryStrategy | Callable[[Exception, int], Any] | None = None
+    retry_strategy: RetryStrategyField = RetryStrategyField()
     step_semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY
     serdes: SerDes[Any] | None = None
     sub_type: str | None = dataclasses.field(default=None, kw_only=True)
     result_type: Any = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
         if not isinstance(self.step_semantics, StepSemantics):
             raise ValidationError(
                 f"step_semantics must be a StepSemantics, got {self.step_semantics!r}"
@@ -448,11 +499,7 @@ class WaitForCallbackConfig(CallbackConfig):
     ``retry_strategy`` takes what :attr:`StepConfig.retry_strategy` takes.
     """
 
-    retry_strategy: RetryStrategy | Callable[[Exception, int], Any] | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
+    retry_strategy: RetryStrategyField = RetryStrategyField()
 
 
 @dataclasses.dataclass(frozen=True)

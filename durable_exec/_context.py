@@ -38,9 +38,9 @@ from durable_exec._config import (
     MapConfig,
     ParallelBranch,
     ParallelConfig,
+    RetryStrategyField,
     StepConfig,
     WaitForCallbackConfig,
-    as_retry_strategy,
     validate_name,
 )
 from durable_exec._durations import Duration, DurationLike, delay_seconds
@@ -59,7 +59,7 @@ from durable_exec._operations.invoke import run_invoke, validate_function_name
 from durable_exec._operations.step import StepContext, run_step
 from durable_exec._operations.wait import run_wait, wait_seconds
 from durable_exec._operations.wait_for_condition import run_wait_for_condition
-from durable_exec._retry import RetryDecision, create_retry_strategy
+from durable_exec._retry import create_retry_strategy
 from durable_exec._waits import WaitForConditionCheckContext, WaitForConditionConfig
 
 if TYPE_CHECKING:
@@ -978,12 +978,9 @@ class WithRetryConfig(Generic[T]):
         child_context_config: Config of that child context.
     """
 
-    retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
+    retry_strategy: RetryStrategyField = RetryStrategyField()
     wrap_with_run_in_child_context: bool = True
     child_context_config: ChildConfig[T] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "retry_strategy", as_retry_strategy(self.retry_strategy))
 
 
 def with_retry(

@@ -159,8 +159,44 @@ class ExecutionOperation(Operation):
         return ExecutionOperation(**_common(operation), input_payload=operation.input_payload)
 
 
+class _LookupByName:
+    """Typed shortcuts over ``get_operation_by_name``, shared by results and contexts.
+
+    Each returns the operation ``get_operation_by_name`` finds (the first one
+    with that name among the owner's operations) typed as the kind asked for;
+    a missing name raises ``DurableFunctionsTestError`` from there.
+    """
+
+    def get_operation_by_name(self, name: str) -> Operation:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def get_step(self, name: str) -> StepOperation:
+        """Return the step called ``name``."""
+        return cast("StepOperation", self.get_operation_by_name(name))
+
+    def get_wait(self, name: str) -> WaitOperation:
+        """Return the wait called ``name``."""
+        return cast("WaitOperation", self.get_operation_by_name(name))
+
+    def get_context(self, name: str) -> ContextOperation:
+        """Return the context called ``name``."""
+        return cast("ContextOperation", self.get_operation_by_name(name))
+
+    def get_callback(self, name: str) -> CallbackOperation:
+        """Return the callback called ``name``."""
+        return cast("CallbackOperation", self.get_operation_by_name(name))
+
+    def get_invoke(self, name: str) -> InvokeOperation:
+        """Return the chained invoke called ``name``."""
+        return cast("InvokeOperation", self.get_operation_by_name(name))
+
+    def get_execution(self, name: str) -> ExecutionOperation:
+        """Return the operation called ``name`` as an execution operation."""
+        return cast("ExecutionOperation", self.get_operation_by_name(name))
+
+
 @dataclasses.dataclass(frozen=True)
-class ContextOperation(Operation):
+class ContextOperation(_LookupByName, Operation):
     """A CONTEXT: a child context, a map or parallel, one of their branches.
 
     Attributes:
@@ -200,30 +236,6 @@ class ContextOperation(Operation):
             f"{[o.name for o in self.child_operations]}"
         )
         raise DurableFunctionsTestError(msg)
-
-    def get_step(self, name: str) -> StepOperation:
-        """Return the child step called ``name``."""
-        return cast("StepOperation", self.get_operation_by_name(name))
-
-    def get_wait(self, name: str) -> WaitOperation:
-        """Return the child wait called ``name``."""
-        return cast("WaitOperation", self.get_operation_by_name(name))
-
-    def get_context(self, name: str) -> ContextOperation:
-        """Return the child context called ``name``."""
-        return cast("ContextOperation", self.get_operation_by_name(name))
-
-    def get_callback(self, name: str) -> CallbackOperation:
-        """Return the child callback called ``name``."""
-        return cast("CallbackOperation", self.get_operation_by_name(name))
-
-    def get_invoke(self, name: str) -> InvokeOperation:
-        """Return the child chained invoke called ``name``."""
-        return cast("InvokeOperation", self.get_operation_by_name(name))
-
-    def get_execution(self, name: str) -> ExecutionOperation:
-        """Return the child operation called ``name`` as an execution operation."""
-        return cast("ExecutionOperation", self.get_operation_by_name(name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -375,7 +387,7 @@ _INVOCATION_STATUS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class DurableFunctionTestResult:
+class DurableFunctionTestResult(_LookupByName):
     """How a run ended.
 
     Attributes:
@@ -456,30 +468,6 @@ class DurableFunctionTestResult:
             f"{[o.name for o in self.operations]}"
         )
         raise DurableFunctionsTestError(msg)
-
-    def get_step(self, name: str) -> StepOperation:
-        """Return the top-level step called ``name``."""
-        return cast("StepOperation", self.get_operation_by_name(name))
-
-    def get_wait(self, name: str) -> WaitOperation:
-        """Return the top-level wait called ``name``."""
-        return cast("WaitOperation", self.get_operation_by_name(name))
-
-    def get_context(self, name: str) -> ContextOperation:
-        """Return the top-level context called ``name``."""
-        return cast("ContextOperation", self.get_operation_by_name(name))
-
-    def get_callback(self, name: str) -> CallbackOperation:
-        """Return the top-level callback called ``name``."""
-        return cast("CallbackOperation", self.get_operation_by_name(name))
-
-    def get_invoke(self, name: str) -> InvokeOperation:
-        """Return the top-level chained invoke called ``name``."""
-        return cast("InvokeOperation", self.get_operation_by_name(name))
-
-    def get_execution(self, name: str) -> ExecutionOperation:
-        """Return the top-level operation called ``name`` as an execution operation."""
-        return cast("ExecutionOperation", self.get_operation_by_name(name))
 
     def get_all_operations(self) -> list[Operation]:
         """Return every operation, nested ones included (depth first, last child first)."""

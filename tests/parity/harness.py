@@ -175,17 +175,87 @@ def our_api() -> Any:
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def official_outcomes(case_names: list[str], repeat: int = 1) -> dict[str, list[Outcome]]:
+def settle_official_batches() -> None:
+    """Pin the official SDK's map/parallel to one thread schedule: branches end first.
+
+    When a batch's completion policy is met, the official coordinator stops
+    waiting for the branches still running and cancels the ones no thread has
+    picked up yet; they race the batch's own checkpoint, after which their
+    checkpoints are refused. What it records for them therefore depends on thread
+    timing (on a loaded machine, often a branch left STARTED or missing).
+
+    This makes the coordinator thread wait, at the point where it gives up on
+    its branches (its pool's ``shutdown``), until every branch it submitted has
+    returned. The official code itself is unchanged: this is one of the thread
+    schedules it can run under (the coordinator descheduled for a while), the one
+    in which no branch loses the race, and it is the same on every run. An
+    unsettled run records a truncation of it (see :func:`is_truncation_of`).
+    Call it in the process that runs the official SDK, before its batches run.
+    """
+    from concurrent import futures
+
+    from aws_durable_execution_sdk_python.concurrency import executor
+
+    class SettlingPool(futures.ThreadPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.submitted: list[futures.Future[Any]] = []
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> futures.Future[Any]:
+            future = super().submit(fn, *args, **kwargs)
+            self.submitted.append(future)
+            return future
+
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            _, running = futures.wait(self.submitted, timeout=OFFICIAL_RUN_TIMEOUT)
+            if running:
+                raise RuntimeError(f"{len(running)} official branches still running")
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    executor.ThreadPoolExecutor = SettlingPool  # type: ignore[attr-defined]
+
+
+def is_truncation_of(run: Outcome, settled: Outcome) -> bool:
+    """Whether ``run`` is ``settled`` with some operations stopped short of their end.
+
+    Each operation of ``run`` is in ``settled``, either identical or, where a
+    checkpoint of it was refused, recorded ``STARTED`` without result or error;
+    operations missing from ``run`` never got their first checkpoint through.
+    Where the execution ended, and with what, is the same.
+    """
+    if (run.status, run.result, run.error_type) != (
+        settled.status,
+        settled.result,
+        settled.error_type,
+    ):
+        return False
+    ends = {op.id: op for op in settled.operations}
+    for op in run.operations:
+        end = ends.get(op.id)
+        if end is None:
+            return False
+        started = Recorded(**{**asdict(end), "status": "STARTED", "result": None, "error": None})
+        if op not in (end, started):
+            return False
+    return True
+
+
+def official_outcomes(
+    case_names: list[str], repeat: int = 1, *, settled: bool = False
+) -> dict[str, list[Outcome]]:
     """Run workflows of ``cases.py`` (this directory) under the official SDK, in a subprocess.
 
     The official runner leaves event loops and sockets for the garbage collector;
     a separate process keeps their warnings (errors in this suite) and threads out
-    of durable_exec's tests. Each case runs ``repeat`` times.
+    of durable_exec's tests. Each case runs ``repeat`` times; with ``settled``,
+    under :func:`settle_official_batches`.
     """
     code = (
         "import json, sys\n"
         "import cases, harness\n"
         "names, repeat = json.loads(sys.argv[1]), int(sys.argv[2])\n"
+        "if sys.argv[3] == 'settled':\n"
+        "    harness.settle_official_batches()\n"
         "out = {n: [harness.run_official(*cases.build(n, harness.official_api())).to_json()"
         " for _ in range(repeat)] for n in names}\n"
         "print(json.dumps(out))\n"
@@ -194,7 +264,14 @@ def official_outcomes(case_names: list[str], repeat: int = 1) -> dict[str, list[
     path = os.pathsep.join([here, str(REPO)])
     env = {**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(case_names), str(repeat)],
+        [
+            sys.executable,
+            "-c",
+            code,
+            json.dumps(case_names),
+            str(repeat),
+            "settled" if settled else "racing",
+        ],
         capture_output=True,
         text=True,
         env=env,

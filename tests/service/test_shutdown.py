@@ -197,3 +197,57 @@ def test_queued_updates_are_flushed_before_any_thread_is_joined(monkeypatch):
     finally:
         monkeypatch.undo()
         release_and_join(release)
+
+
+@pytest.mark.parametrize("min_successful", [1, 2], ids=["map-complete", "map-incomplete"])
+@pytest.mark.timeout(10)
+def test_waits_for_running_branches_leave_the_final_flush_its_half_of_the_margin(
+    min_successful: int,
+):
+    """Past half the margin before Lambda's timeout, a map stops waiting for its branches.
+
+    The other half of the margin is the final flush's. Here the map's first item
+    ends 2.4 s before the timeout (the margin is 5 s), while the second is still
+    running and would end a second later: whether the map is complete (waiting
+    only to record that branch) or still needs it, it does not wait, and the
+    invocation ends with the retryable deadline error after flushing the first
+    item, instead of spending the flush's time on the branch.
+    """
+    clock = SteppingClock()
+    timeout = 25.0
+    started = threading.Event()
+    release = threading.Event()
+
+    def item(ctx: Any, x: int, index: int, items: Any) -> str:
+        if index == 0:
+            assert started.wait(10)
+            clock.elapsed = timeout - 2.4
+            return "quick"
+        started.set()
+        release.wait(1.0)  # ends within the remaining 2.4 s, past the waits' cutoff
+        return "late"
+
+    @durable_execution
+    def handler(event: Any, context: Any) -> Any:
+        config: MapConfig[Any] = MapConfig(
+            completion_config=CompletionConfig(min_successful=min_successful)
+        )
+        return context.map([0, 1], item, name="pair", config=config).get_results()
+
+    service = LocalDurableService(clock)
+    arn = service.start_execution("f")
+    try:
+        with pytest.raises(InvocationError) as caught:
+            run_invocation(
+                handler,
+                service.invocation_event(arn),
+                Context(clock, timeout=timeout),
+                client=service,
+                clock=clock,
+            )
+        assert caught.value.termination_reason is TerminationReason.DEADLINE_APPROACHING
+        statuses = {op.get("Name"): op["Status"] for op in service.operations(arn)}
+        assert statuses["pair"] == "STARTED"
+        assert statuses["map-item-0"] == "SUCCEEDED"
+    finally:
+        release_and_join(release)

@@ -38,7 +38,7 @@ def _lane(view: ExecutionView, timeline: dict[str, Any], name: str) -> list[dict
 
 def _retrying(max_attempts: int, delay: int) -> StepConfig:
     return StepConfig(
-        retry_strategy=RetryStrategyConfig(  # type: ignore[arg-type]  # converted at runtime
+        retry_strategy=RetryStrategyConfig(
             max_attempts=max_attempts,
             initial_delay=Duration.from_seconds(delay),
             jitter_strategy=JitterStrategy.NONE,
