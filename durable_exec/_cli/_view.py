@@ -15,7 +15,14 @@ import json
 from datetime import datetime
 from typing import Any, Final
 
-__all__ = ["ExecutionView", "OperationView", "build_view", "display_value", "epoch_of"]
+__all__ = [
+    "ExecutionView",
+    "OperationView",
+    "build_view",
+    "display_value",
+    "epoch_of",
+    "split_event_type",
+]
 
 # Event-type prefixes, longest first so "ChainedInvoke" wins over shorter ones.
 _PREFIXES: Final = (
@@ -152,7 +159,12 @@ class ExecutionView:
         return op.label
 
 
-def _split_type(event_type: str) -> tuple[str, str]:
+def split_event_type(event_type: str) -> tuple[str, str]:
+    """Split a history event type into operation type and suffix.
+
+    ``"ChainedInvokeStarted"`` gives ``("CHAINED_INVOKE", "Started")``; an unknown
+    type gives ``("", event_type)``.
+    """
     for prefix, op_type in _PREFIXES:
         if event_type.startswith(prefix):
             return op_type, event_type[len(prefix) :]
@@ -203,7 +215,7 @@ def build_view(description: dict[str, Any], events: list[dict[str, Any]]) -> Exe
     invocation_errors: list[dict[str, Any]] = []
     for event in events:
         event_type = str(event.get("EventType", ""))
-        op_type, suffix = _split_type(event_type)
+        op_type, suffix = split_event_type(event_type)
         when = epoch_of(event.get("EventTimestamp"))
         if op_type == "INVOCATION":
             details = event.get(f"{event_type}Details") or {}

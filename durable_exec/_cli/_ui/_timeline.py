@@ -30,22 +30,12 @@ import math
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
-from durable_exec._cli._view import ExecutionView, epoch_of
+from durable_exec._cli._view import ExecutionView, epoch_of, split_event_type
 
 __all__ = ["Scale", "build_timeline"]
 
 Scale = Literal["compact", "linear"]
 
-# Event-type prefixes, longest first so "ChainedInvoke" wins over shorter ones.
-_PREFIXES: Final = (
-    ("ChainedInvoke", "CHAINED_INVOKE"),
-    ("Invocation", "INVOCATION"),
-    ("Execution", "EXECUTION"),
-    ("Callback", "CALLBACK"),
-    ("Context", "CONTEXT"),
-    ("Step", "STEP"),
-    ("Wait", "WAIT"),
-)
 _SEGMENT_KIND: Final = {
     "STEP": "attempt",
     "WAIT": "wait",
@@ -120,13 +110,6 @@ class _Segment:
     error_type: str | None = None
 
 
-def _split(event_type: str) -> tuple[str, str]:
-    for prefix, op_type in _PREFIXES:
-        if event_type.startswith(prefix):
-            return op_type, event_type[len(prefix) :]
-    return "", event_type
-
-
 def _details(event: dict[str, Any]) -> dict[str, Any]:
     details = event.get(f"{event.get('EventType', '')}Details")
     return details if isinstance(details, dict) else {}
@@ -155,7 +138,7 @@ def _lanes(events: Sequence[dict[str, Any]], times: Sequence[float]) -> dict[str
     """Fold each operation's events into its segments (attempts, delays, waits ...)."""
     lanes: dict[str, list[_Segment]] = {}
     for index, event in enumerate(events):
-        op_type, suffix = _split(str(event.get("EventType", "")))
+        op_type, suffix = split_event_type(str(event.get("EventType", "")))
         op_id = event.get("Id")
         if op_type not in _SEGMENT_KIND or not isinstance(op_id, str):
             continue
