@@ -60,6 +60,7 @@ def lower_bounds(setup_cfg: pathlib.Path, extras: list[str], skip: set[str]) -> 
 
 
 def main() -> None:
+    """Write setup.cfg's lower bounds, pinned, to the file named on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=pathlib.Path)
     parser.add_argument("--extra", action="append", default=["test"])

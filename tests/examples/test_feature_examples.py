@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import pathlib
 import sys
 from types import ModuleType
 
 from durable_exec._wire import OperationType
+from durable_exec.testing import DurableTestRunner, VirtualClock
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
@@ -97,6 +99,13 @@ def test_recorded_histories_example_replays():
 
 
 def test_invoice_reminder_example_test_passes():
-    """The freeze_wall_clock example's own test passes."""
+    """The freeze_wall_clock example's own test passes, and the reminder it checks is 3 days on."""
     example = load("test_invoice_reminder")
-    example.test_the_reminder_goes_out_three_days_later()
+    example.test_the_reminder_goes_out_three_days_later()  # raises if the example is wrong
+    runner = DurableTestRunner(
+        example.handler, clock=VirtualClock(example.MONDAY), freeze_wall_clock=True
+    )
+    result = runner.run({"invoice": "inv-8"})
+    reminded = datetime.datetime.fromisoformat(result.result["reminded_at"])
+    assert reminded - example.MONDAY == datetime.timedelta(days=3)
+    assert result.result["overdue_days"] == 3
